@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests of the contact-me payload codec. Every file in proto/examples/payload/valid
+ * must parse and re-encode byte for byte (unknown labels aside); every file in invalid/
+ * must be refused with the reason its "# why:" line names.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cm/payload.h"
+#include "check.h"
+
+#define DIR_VALID "proto/examples/payload/valid"
+#define DIR_INVALID "proto/examples/payload/invalid"
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = malloc(CM_PAYLOAD_MAX * 2);
+
+	*len = 0;
+	if (f && buf)
+		*len = fread(buf, 1, CM_PAYLOAD_MAX * 2, f);
+	if (f)
+		fclose(f);
+	return buf;
+}
+
+static int for_each(const char *dir, void (*fn)(const char *path))
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	CHECK(d != NULL, "cannot open %s (run from the source root)", dir);
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char path[512];
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		fn(path);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void valid_case(const char *path)
+{
+	struct cm_payload p;
+	const char *why = NULL;
+	char out[CM_PAYLOAD_MAX + 1];
+	size_t len;
+	char *body = slurp(path, &len);
+	int rc = cm_payload_parse(body, len, &p, &why);
+
+	CHECK(rc == 0, "%s: refused: %s", path, why ? why : "?");
+	if (rc == 0 && !strstr(path, "unknown-label")) {
+		rc = cm_payload_format(&p, out, sizeof(out), &why);
+		CHECK(rc == (int)len && memcmp(out, body, len) == 0, "%s: re-encoding differs",
+		      path);
+	}
+	free(body);
+}
+
+static void invalid_case(const char *path)
+{
+	struct cm_payload p;
+	const char *why = NULL;
+	size_t len;
+	char *file = slurp(path, &len), *nl = memchr(file, '\n', len), expect[128];
+	size_t hlen;
+
+	CHECK(nl && strncmp(file, "# why: ", 7) == 0, "%s: no '# why:' line", path);
+	if (!nl) {
+		free(file);
+		return;
+	}
+	hlen = (size_t)(nl - file) - 7;
+	snprintf(expect, sizeof(expect), "%.*s", (int)hlen, file + 7);
+	CHECK(cm_payload_parse(nl + 1, len - (size_t)(nl + 1 - file), &p, &why) == -EINVAL,
+	      "%s: accepted", path);
+	CHECK(why && strstr(why, expect), "%s: reason '%s' does not contain '%s'", path,
+	      why ? why : "(none)", expect);
+	free(file);
+}
+
+static void test_encode_rules(void)
+{
+	struct cm_payload p = {0};
+	const char *why;
+	char small[16], buf[CM_PAYLOAD_MAX + 1];
+
+	CHECK(cm_payload_format(&p, buf, sizeof(buf), &why) == -EINVAL, "no request-id");
+	p.request_id = cm_str_c("abc");
+	p.protocol = cm_str_c("gopher");
+	CHECK(cm_payload_format(&p, buf, sizeof(buf), &why) == -EINVAL && strstr(why, "http"));
+	p.protocol = cm_str_c("http");
+	p.server = cm_str_c("host.example.com:8080");
+	CHECK(cm_payload_format(&p, small, sizeof(small), &why) == -ENOSPC);
+	CHECK(cm_payload_format(&p, buf, sizeof(buf), &why) > 0);
+	CHECK(strcmp(buf, "request-id=abc\r\nserver=host.example.com:8080\r\nprotocol=http\r\n") ==
+		  0,
+	      "got %s", buf);
+	/* a value with CR LF would smuggle a line: refused by every label's grammar */
+	p.path = cm_str_c("/a\r\nserver=evil.example.com");
+	CHECK(cm_payload_format(&p, buf, sizeof(buf), &why) == -EINVAL);
+}
+
+static void test_not_nul_terminated(void)
+{
+	/* the parser reads (pointer, length) only: bytes past len must not matter */
+	const char text[] = "request-id=abc\r\nGARBAGE";
+	struct cm_payload p;
+
+	CHECK(cm_payload_parse(text, 16, &p, NULL) == 0);
+	CHECK(p.request_id.len == 3 && memcmp(p.request_id.p, "abc", 3) == 0);
+}
+
+int main(void)
+{
+	CHECK(for_each(DIR_VALID, valid_case) >= 4, "too few valid examples");
+	CHECK(for_each(DIR_INVALID, invalid_case) >= 10, "too few invalid examples");
+	test_encode_rules();
+	test_not_nul_terminated();
+	return check_done();
+}
