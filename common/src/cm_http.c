@@ -349,11 +349,12 @@ int cm_http_start(uv_loop_t *loop, const struct cm_http_config *cfg, struct cm_h
 	srv->cfg = *cfg;
 	if (v6)
 		flags |= MHD_USE_IPv6;
-	srv->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, srv, MHD_OPTION_SOCK_ADDR, &ss,
+	/* The logger must be the first option, or MHD prints early messages itself. */
+	srv->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER,
+				  mhd_logger, NULL, MHD_OPTION_SOCK_ADDR, &ss,
 				  MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-				  MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_END);
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
 	if (!srv->d) {
 		free(srv);
 		return -EADDRINUSE;
