@@ -67,6 +67,15 @@ void cm_log(enum cm_log_level level, const char *fmt, ...)
 
 	o = json_pack("{s:s, s:s, s:s, s:s}", "ts", ts, "level", level_names[level], "service",
 		      log_service, "msg", msg);
+	if (!o) {
+		/* Not valid UTF-8 (peer data, or a character cut at the size limit): keep the
+		 * line a single valid JSON object rather than printing raw bytes. */
+		for (char *c = msg; *c; c++)
+			if ((unsigned char)*c >= 0x80)
+				*c = '?';
+		o = json_pack("{s:s, s:s, s:s, s:s}", "ts", ts, "level", level_names[level],
+			      "service", log_service, "msg", msg);
+	}
 	line = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
 	if (line) {
 		size_t n = strlen(line);

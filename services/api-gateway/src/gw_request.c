@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Validation and normalisation of POST /v1/callbacks bodies (proto/rest.md). Fields are
+ * checked in a fixed order so the same bad body always gets the same detail; every detail
+ * names the field. The normalised body is rebuilt from the validated fields only, in that
+ * same order, so what Redis stores never depends on the client's key order or spacing.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "cm/err.h"
+#include "cm/hostport.h"
+#include "gw_request.h"
+
+/* hostport of the longest host name or IPv6 address plus brackets and port. */
+#define HOSTPORT_MAX (CM_HOST_MAX + 8)
+/* Longest field name echoed in a detail: client-chosen keys must not fill the message. */
+#define KEY_ECHO_MAX 64
+
+static const char *const known_fields[] = {
+    "device",	 "request_id",	"server",    "protocol", "path",
+    "component", "alt_servers", "time_slot", "package",
+};
+
+struct ctx {
+	char *detail;
+	size_t size;
+	json_t *norm; /* the normalised body being built */
+	char server[HOSTPORT_MAX + 1];
+	char alt[CM_PAYLOAD_ALT_MAX][HOSTPORT_MAX + 1];
+	struct cm_payload pl;
+};
+
+static int bad(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int bad(struct ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->detail, c->size, fmt, ap);
+	va_end(ap);
+	return CM_E_BAD_REQUEST;
+}
+
+/* Copies at most KEY_ECHO_MAX bytes of a (valid UTF-8) key, cut on a character boundary so
+ * the detail stays valid UTF-8 for the JSON problem body. */
+static const char *echo_key(const char *key, char buf[KEY_ECHO_MAX + 4])
+{
+	size_t len = strlen(key);
+
+	if (len <= KEY_ECHO_MAX)
+		return key;
+	len = KEY_ECHO_MAX;
+	while (len > 0 && ((unsigned char)key[len] & 0xC0) == 0x80)
+		len--;
+	memcpy(buf, key, len);
+	memcpy(buf + len, "...", 4);
+	return buf;
+}
+
+/* Counts bracket nesting outside strings. Malformed input is left to jansson. */
+static bool too_deep(const char *s, size_t len)
+{
+	bool in_str = false;
+	int depth = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+
+		if (in_str) {
+			if (ch == '\\')
+				i++;
+			else if (ch == '"')
+				in_str = false;
+		} else if (ch == '"') {
+			in_str = true;
+		} else if (ch == '{' || ch == '[') {
+			if (++depth > GW_JSON_DEPTH_MAX)
+				return true;
+		} else if (ch == '}' || ch == ']') {
+			depth--;
+		}
+	}
+	return false;
+}
+
+/* The string value of field name, or NULL with the detail set. */
+static const char *need_string(struct ctx *c, json_t *v, const char *name, size_t *len, int *rc)
+{
+	if (!json_is_string(v)) {
+		*rc = bad(c, "field '%s' must be a string", name);
+		return NULL;
+	}
+	*len = json_string_length(v);
+	return json_string_value(v);
+}
+
+/* A payload-grammar string field: checked with cm_payload_check, copied into the
+ * normalised body, and viewed from the payload (the view borrows the parsed JSON). */
+static int payload_field(struct ctx *c, json_t *root, const char *name, enum cm_payload_label label,
+			 struct cm_str *dst)
+{
+	json_t *v = json_object_get(root, name);
+	const char *s, *why;
+	size_t len;
+	int rc = 0;
+
+	if (!v)
+		return 0;
+	s = need_string(c, v, name, &len, &rc);
+	if (!s)
+		return rc;
+	if (cm_payload_check(label, s, len, &why) < 0)
+		return bad(c, "field '%s' %s", name, why);
+	*dst = (struct cm_str){s, len};
+	return json_object_set(c->norm, name, v) < 0 ? -ENOMEM : 0;
+}
+
+/* A server object {"host", "port"}: formats it as hostport into out and returns a new
+ * normalised object in *norm. name is how the detail calls it ("alt_servers[2]"). */
+static int server_object(struct ctx *c, json_t *v, const char *name, char *out, size_t size,
+			 json_t **norm)
+{
+	char kbuf[KEY_ECHO_MAX + 4];
+	const char *key, *host, *why;
+	json_t *hv, *pv, *val;
+	json_int_t port;
+	size_t hostlen;
+	int rc = 0;
+
+	if (!json_is_object(v))
+		return bad(c, "field '%s' must be an object with 'host' and 'port'", name);
+	json_object_foreach(v, key, val)
+	{
+		if (strcmp(key, "host") != 0 && strcmp(key, "port") != 0)
+			return bad(c, "unknown field '%s.%s'", name, echo_key(key, kbuf));
+	}
+	hv = json_object_get(v, "host");
+	pv = json_object_get(v, "port");
+	if (!hv)
+		return bad(c, "field '%s.host' is required", name);
+	if (!json_is_string(hv))
+		return bad(c, "field '%s.host' must be a string", name);
+	host = json_string_value(hv);
+	hostlen = json_string_length(hv);
+	if (cm_host_check(host, hostlen) < 0)
+		return bad(c,
+			   "field '%s.host' must be a host name, an IPv4 address or an IPv6 "
+			   "address without brackets",
+			   name);
+	if (!pv)
+		return bad(c, "field '%s.port' is required", name);
+	if (!json_is_integer(pv) || (port = json_integer_value(pv)) < 1 || port > 65535)
+		return bad(c, "field '%s.port' must be an integer in 1..65535", name);
+	rc = cm_hostport_format(out, size, host, hostlen, (int)port);
+	if (rc < 0)
+		return bad(c, "field '%s.host' is too long", name);
+	/* Same grammar as the payload codec applies to server= and alt-server= lines. */
+	if (cm_payload_check(CM_PL_SERVER, out, (size_t)rc, &why) < 0)
+		return bad(c, "field '%s' %s", name, why);
+	*norm = json_pack("{sOsI}", "host", hv, "port", port);
+	return *norm ? 0 : -ENOMEM;
+}
+
+static int check_device(struct ctx *c, json_t *root, struct gw_request *out)
+{
+	json_t *v = json_object_get(root, "device");
+	const char *s, *why = "is invalid";
+	size_t len;
+	int rc = 0;
+
+	if (!v)
+		return bad(c, "field 'device' is required");
+	s = need_string(c, v, "device", &len, &rc);
+	if (!s)
+		return rc;
+	if (cm_device_parse(s, len, &out->device, &why) < 0)
+		return bad(c, "field 'device' %s", why);
+	memcpy(out->device_id, s, len); /* len <= CM_DEVICE_MAX, checked by cm_device_parse */
+	out->device_id[len] = '\0';
+	return json_object_set(c->norm, "device", v) < 0 ? -ENOMEM : 0;
+}
+
+static int check_request_id(struct ctx *c, json_t *root, struct gw_request *out)
+{
+	int rc = payload_field(c, root, "request_id", CM_PL_REQUEST_ID, &c->pl.request_id);
+
+	if (rc < 0)
+		return rc;
+	if (!c->pl.request_id.p) {
+		rc = gw_request_uuid(out->request_id);
+		if (rc < 0)
+			return rc;
+		out->generated_id = true;
+		if (json_object_set_new(c->norm, "request_id", json_string(out->request_id)) < 0)
+			return -ENOMEM;
+	} else {
+		memcpy(out->request_id, c->pl.request_id.p, c->pl.request_id.len);
+		out->request_id[c->pl.request_id.len] = '\0';
+	}
+	c->pl.request_id = cm_str_c(out->request_id);
+	return 0;
+}
+
+static int check_server(struct ctx *c, json_t *root)
+{
+	json_t *v = json_object_get(root, "server"), *norm = NULL;
+	int rc;
+
+	if (!v)
+		return 0;
+	rc = server_object(c, v, "server", c->server, sizeof(c->server), &norm);
+	if (rc < 0)
+		return rc;
+	c->pl.server = cm_str_c(c->server);
+	return json_object_set_new(c->norm, "server", norm) < 0 ? -ENOMEM : 0;
+}
+
+static int check_alt_servers(struct ctx *c, json_t *root, struct gw_request *out)
+{
+	json_t *v = json_object_get(root, "alt_servers"), *arr, *item;
+	size_t i;
+
+	if (!v)
+		return 0;
+	if (!json_is_array(v) || json_array_size(v) > CM_PAYLOAD_ALT_MAX)
+		return bad(c, "field 'alt_servers' must be an array of at most %d servers",
+			   CM_PAYLOAD_ALT_MAX);
+	arr = json_array();
+	if (!arr || json_object_set_new(c->norm, "alt_servers", arr) < 0)
+		return -ENOMEM;
+	json_array_foreach(v, i, item)
+	{
+		char name[48];
+		json_t *norm = NULL;
+		int rc;
+
+		snprintf(name, sizeof(name), "alt_servers[%zu]", i);
+		rc = server_object(c, item, name, c->alt[i], sizeof(c->alt[i]), &norm);
+		if (rc < 0)
+			return rc;
+		if (json_array_append_new(arr, norm) < 0)
+			return -ENOMEM;
+		c->pl.alt_server[i] = cm_str_c(c->alt[i]);
+	}
+	c->pl.n_alt_server = i;
+	out->n_alt_servers = i;
+	return 0;
+}
+
+static int check_package(struct ctx *c, json_t *root)
+{
+	json_t *v = json_object_get(root, "package");
+	const char *s;
+	size_t len;
+	int rc = 0;
+
+	if (v) {
+		s = need_string(c, v, "package", &len, &rc);
+		if (!s)
+			return rc;
+		if (len != strlen(GW_PACKAGE) || memcmp(s, GW_PACKAGE, len) != 0)
+			return bad(c, "field 'package' must be '" GW_PACKAGE "'");
+	}
+	return json_object_set_new(c->norm, "package", json_string(GW_PACKAGE)) < 0 ? -ENOMEM : 0;
+}
+
+static int validate(struct ctx *c, json_t *root, struct gw_request *out)
+{
+	char kbuf[KEY_ECHO_MAX + 4];
+	const char *key;
+	json_t *val;
+	int rc;
+
+	if (!json_is_object(root))
+		return bad(c, "the body must be a JSON object");
+	json_object_foreach(root, key, val)
+	{
+		size_t i;
+
+		for (i = 0; i < sizeof(known_fields) / sizeof(known_fields[0]); i++)
+			if (strcmp(key, known_fields[i]) == 0)
+				break;
+		if (i == sizeof(known_fields) / sizeof(known_fields[0]))
+			return bad(c, "unknown field '%s'", echo_key(key, kbuf));
+	}
+	/* The order here is the order of the normalised body and of the checks. */
+	if ((rc = check_device(c, root, out)) < 0 || (rc = check_request_id(c, root, out)) < 0 ||
+	    (rc = check_server(c, root)) < 0 ||
+	    (rc = payload_field(c, root, "protocol", CM_PL_PROTOCOL, &c->pl.protocol)) < 0 ||
+	    (rc = payload_field(c, root, "path", CM_PL_PATH, &c->pl.path)) < 0 ||
+	    (rc = payload_field(c, root, "component", CM_PL_COMPONENT, &c->pl.component)) < 0 ||
+	    (rc = check_alt_servers(c, root, out)) < 0 ||
+	    (rc = payload_field(c, root, "time_slot", CM_PL_TIME_SLOT, &c->pl.time_slot)) < 0 ||
+	    (rc = check_package(c, root)) < 0)
+		return rc;
+	return 0;
+}
+
+int gw_request_parse(const char *body, size_t len, struct gw_request *out, char *detail,
+		     size_t size)
+{
+	struct ctx *c;
+	json_error_t jerr;
+	json_t *root = NULL;
+	const char *why = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (size)
+		detail[0] = '\0';
+	if (too_deep(body, len)) {
+		snprintf(detail, size, "malformed JSON: nested deeper than %d levels",
+			 GW_JSON_DEPTH_MAX);
+		return CM_E_BAD_REQUEST;
+	}
+	/* Duplicate keys are refused: which of the two a client meant is a guess. Any JSON
+	 * value is decoded so that a non-object gets its own detail. */
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (!root) {
+		snprintf(detail, size, "malformed JSON: %s (line %d, column %d)", jerr.text,
+			 jerr.line, jerr.column);
+		return CM_E_BAD_REQUEST;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		json_decref(root);
+		return -ENOMEM;
+	}
+	c->detail = detail;
+	c->size = size;
+	c->norm = json_object();
+	if (!c->norm) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = validate(c, root, out);
+	if (rc < 0)
+		goto out;
+	rc = cm_payload_format(&c->pl, out->payload, sizeof(out->payload), &why);
+	if (rc == -ENOSPC || (rc == -EINVAL && why && strstr(why, "4096"))) {
+		rc = bad(c, "the request makes a contact-me payload longer than %d octets",
+			 CM_PAYLOAD_MAX);
+		goto out;
+	}
+	if (rc < 0) {
+		rc = bad(c, "the request does not make a valid contact-me payload: %s",
+			 why ? why : "unknown reason");
+		goto out;
+	}
+	out->payload_len = (size_t)rc;
+	out->body = json_dumps(c->norm, JSON_COMPACT);
+	if (!out->body) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	out->body_len = strlen(out->body);
+	rc = 0;
+out:
+	json_decref(c->norm);
+	json_decref(root);
+	free(c);
+	return rc;
+}
+
+void gw_request_free(struct gw_request *r)
+{
+	if (!r)
+		return;
+	free(r->body);
+	r->body = NULL;
+	r->body_len = 0;
+}
+
+int gw_request_uuid(char out[GW_UUID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char b[16];
+	size_t pos = 0;
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		return -EIO;
+	b[6] = (unsigned char)((b[6] & 0x0F) | 0x40); /* version 4 */
+	b[8] = (unsigned char)((b[8] & 0x3F) | 0x80); /* RFC 4122 variant */
+	for (size_t i = 0; i < sizeof(b); i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[pos++] = '-';
+		out[pos++] = hex[b[i] >> 4];
+		out[pos++] = hex[b[i] & 0x0F];
+	}
+	out[pos] = '\0';
+	return 0;
+}

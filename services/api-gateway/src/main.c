@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * api-gateway: the REST API through which application servers ask beckon for callbacks
+ * (proto/rest.md). This file only reads the settings, builds the loop, the Redis client and
+ * the HTTP server, and shuts them down on SIGINT/SIGTERM; the API itself is gw_api.c.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "cm/http.h"
+#include "cm/log.h"
+#include "cm/redis.h"
+#include "gw_api.h"
+#include "gw_config.h"
+
+struct app {
+	uv_loop_t loop;
+	uv_signal_t sigint, sigterm;
+	struct cm_redis *redis;
+	struct cm_http *http;
+	struct gw_api api;
+};
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct app *a = s->data;
+
+	cm_log_info("api-gateway stopping (signal %d)", signum);
+	uv_close((uv_handle_t *)&a->sigint, NULL);
+	uv_close((uv_handle_t *)&a->sigterm, NULL);
+	/* Redis first: closing it runs every pending callback with no reply, which answers each
+	 * suspended HTTP request (503) while the HTTP server still exists. */
+	cm_redis_close(a->redis);
+	a->redis = NULL;
+	a->api.redis = NULL;
+	cm_http_stop(a->http);
+	a->http = NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct gw_config cfg = {0};
+	struct app a = {0};
+	struct cm_http_config hc = {0};
+	char err[256];
+	int rc, status = 1;
+
+	rc = cm_config_load(gw_config_opts, gw_config_nopts, &cfg, "api-gateway", argc, argv, err,
+			    sizeof(err));
+	if (rc == 1) {
+		status = 0;
+		goto out_cfg;
+	}
+	if (rc < 0 || gw_config_check(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "api-gateway: %s\n", err);
+		goto out_cfg;
+	}
+	cm_log_init("api-gateway", (enum cm_log_level)cm_log_level_parse(cfg.log_level));
+	signal(SIGPIPE, SIG_IGN); /* a client closing early must not kill the process */
+
+	if (uv_loop_init(&a.loop) < 0) {
+		cm_log_error("api-gateway: cannot create the event loop");
+		goto out_cfg;
+	}
+	rc = cm_redis_create(&a.loop, cfg.redis_url, &a.redis);
+	if (rc < 0) {
+		cm_log_error("api-gateway: redis-url '%s' is not redis://host[:port][/db]",
+			     cfg.redis_url);
+		goto out_loop;
+	}
+	a.api.redis = a.redis;
+	a.api.retention_s = cfg.request_retention;
+	cm_redis_start(a.redis);
+
+	hc.listen = cfg.http_listen;
+	hc.max_body = (size_t)cfg.max_body;
+	hc.handler = gw_api_handle;
+	hc.ready = gw_api_ready;
+	hc.data = &a.api;
+	rc = cm_http_start(&a.loop, &hc, &a.http);
+	if (rc < 0) {
+		cm_log_error("api-gateway: cannot listen on %s: %s", cfg.http_listen,
+			     uv_strerror(rc));
+		cm_redis_close(a.redis);
+		uv_run(&a.loop, UV_RUN_DEFAULT);
+		goto out_loop;
+	}
+	uv_signal_init(&a.loop, &a.sigint);
+	uv_signal_init(&a.loop, &a.sigterm);
+	a.sigint.data = a.sigterm.data = &a;
+	uv_signal_start(&a.sigint, on_signal, SIGINT);
+	uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+	cm_log_info("api-gateway listening http-listen=%s port=%d redis-url=%s", cfg.http_listen,
+		    cm_http_port(a.http), cfg.redis_url);
+
+	uv_run(&a.loop, UV_RUN_DEFAULT);
+	status = 0;
+out_loop:
+	if (uv_loop_close(&a.loop) != 0)
+		cm_log_warn("api-gateway: event loop closed with handles still open");
+out_cfg:
+	cm_config_free(gw_config_opts, gw_config_nopts, &cfg);
+	return status;
+}
