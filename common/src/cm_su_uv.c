@@ -150,6 +150,8 @@ int cm_su_uv_create(uv_loop_t *loop, void *root_magic, su_root_t **root_out, str
 		free(s);
 		return -ENOMEM;
 	}
+	/* Without this, nua_create() starts a thread of its own for the stack. */
+	su_root_threading(s->root, 0);
 	fd = nb < 0 || na < 0 ? -EIO : find_new_fd(before, nb, after, na);
 	if (fd < 0 || uv_poll_init(loop, &s->poll, fd) < 0) {
 		cm_log_error("sofia: cannot identify the su_root epoll fd (%d)", fd);

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The settings table of contact-agent and the checks of URI-shaped values. The checks are
+ * deliberately shallow (scheme, forbidden characters, the transport parameter): sofia-sip
+ * parses the URIs for real, but its errors surface late and without naming the setting.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ca_settings.h"
+
+#define S struct ca_settings
+
+const struct cm_opt ca_settings_opts[] = {
+    CM_OPT_STR_(S, registrar, "registrar", NULL, true,
+		"registrar URI, e.g. sip:127.0.0.1:5060 or sip:host:5060;transport=tcp"),
+    CM_OPT_STR_(S, aor, "aor", NULL, true, "address of record, e.g. sip:7546658000@example.com"),
+    CM_OPT_STR_(S, instance_id, "instance-id", NULL, false,
+		"device instance URN sent as +sip.instance (urn:uuid:... or urn:dev:mac:...)"),
+    CM_OPT_STR_(S, sip_listen, "sip-listen", "udp:127.0.0.1:0", false,
+		"local SIP address, udp:host:port or tcp:host:port (port 0: any)"),
+    CM_OPT_STR_(S, trusted_servers, "trusted-servers", "", false,
+		"comma list of host:port the agent may call back; empty trusts nothing"),
+    CM_OPT_STR_(
+	S, default_server, "default-server", NULL, false,
+	"host:port to call when a NOTIFY names no server (unset: such requests are skipped)"),
+    CM_OPT_INT_(S, expires, "expires", "600", 30, 86400, "requested registration lifetime, s"),
+    CM_OPT_INT_(S, callback_timeout, "callback-timeout", "10", 1, 300,
+		"timeout of one HTTP callback attempt, s"),
+    CM_OPT_INT_(S, keepalive, "keepalive", "30", 0, 3600,
+		"NAT keepalive interval (OPTIONS over UDP, CRLF over TCP), s; 0 disables"),
+    CM_OPT_INT_(S, register_retry, "register-retry", "30", 1, 3600,
+		"delay before registering again after a failed REGISTER, s"),
+    CM_OPT_INT_(S, max_callbacks, "max-callbacks", "16", 1, 1024,
+		"callbacks in flight before further requests are refused"),
+    CM_OPT_STR_(S, log_level, "log-level", "info", false, "error, warn, info or debug"),
+};
+
+const size_t ca_settings_n = sizeof(ca_settings_opts) / sizeof(ca_settings_opts[0]);
+
+#undef S
+
+/* Characters that would break the URI out of its header or the feature tag out of its quotes. */
+static bool has_bad_char(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || *s == 0x7f || *s == '"' || *s == '<' ||
+		    *s == '>' || *s == ',')
+			return true;
+	return false;
+}
+
+const char *ca_settings_uri_transport(const char *uri)
+{
+	const char *p = uri;
+	const char *q = strchr(uri, '?');
+
+	while ((p = strchr(p, ';')) != NULL && (!q || p < q)) {
+		p++;
+		if (strncasecmp(p, "transport=", 10) == 0) {
+			const char *v = p + 10;
+			size_t len = strcspn(v, ";?");
+
+			if (len == 3 && strncasecmp(v, "udp", 3) == 0)
+				return "udp";
+			if (len == 3 && strncasecmp(v, "tcp", 3) == 0)
+				return "tcp";
+			return NULL;
+		}
+	}
+	return "udp";
+}
+
+int ca_settings_check(const struct ca_settings *s, char *err, size_t errlen)
+{
+	if (strncasecmp(s->registrar, "sip:", 4) != 0 || strlen(s->registrar) < 5 ||
+	    has_bad_char(s->registrar)) {
+		snprintf(err, errlen, "registrar: expected a sip: URI, got '%s'", s->registrar);
+		return -EINVAL;
+	}
+	if (!ca_settings_uri_transport(s->registrar)) {
+		snprintf(err, errlen, "registrar: transport must be udp or tcp");
+		return -EINVAL;
+	}
+	if ((strncasecmp(s->aor, "sip:", 4) != 0 && strncasecmp(s->aor, "sips:", 5) != 0) ||
+	    !strchr(s->aor, '@') || has_bad_char(s->aor)) {
+		snprintf(err, errlen, "aor: expected sip:user@domain, got '%s'", s->aor);
+		return -EINVAL;
+	}
+	if (s->instance_id && *s->instance_id &&
+	    (strncasecmp(s->instance_id, "urn:", 4) != 0 || strlen(s->instance_id) < 6 ||
+	     strlen(s->instance_id) > 256 || has_bad_char(s->instance_id))) {
+		snprintf(err, errlen, "instance-id: expected a URN such as urn:uuid:..., got '%s'",
+			 s->instance_id);
+		return -EINVAL;
+	}
+	return 0;
+}

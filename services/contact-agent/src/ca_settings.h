@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * contact-agent's settings: one cm_opt table (name, type, default, bounds, help) that drives
+ * --help, --config files, BECKON_* variables and flags, plus the checks cm_config cannot do
+ * by itself (URI shapes, the instance id).
+ */
+#ifndef CA_SETTINGS_H
+#define CA_SETTINGS_H
+
+#include <stddef.h>
+
+#include "cm/config.h"
+
+struct ca_settings {
+	char *registrar;       /* sip: URI, may carry ;transport=tcp */
+	char *aor;	       /* sip:user@domain, To and From of the REGISTER */
+	char *instance_id;     /* urn:..., the Contact's +sip.instance; NULL when unset */
+	char *sip_listen;      /* udp:host:port or tcp:host:port */
+	char *trusted_servers; /* comma list of host:port; empty trusts nothing */
+	char *default_server;  /* host:port used when a NOTIFY names no server; NULL: skip */
+	char *log_level;
+	long expires;	       /* requested registration lifetime, s */
+	long callback_timeout; /* per HTTP attempt, s */
+	long keepalive;	       /* NAT keepalive interval, s; 0 disables */
+	long register_retry;   /* delay before re-REGISTER after a failure, s */
+	long max_callbacks;    /* callbacks in flight before new ones are refused */
+};
+
+extern const struct cm_opt ca_settings_opts[];
+extern const size_t ca_settings_n;
+
+/*
+ * Checks what the table cannot: registrar and aor are sip: URIs, instance-id is a URN that
+ * can sit inside +sip.instance="<...>". Returns 0 or -EINVAL with the reason in err.
+ */
+int ca_settings_check(const struct ca_settings *s, char *err, size_t errlen);
+
+/* Returns "tcp" or "udp": the ;transport= parameter of a sip: URI (udp when absent), or NULL
+ * for any other value. */
+const char *ca_settings_uri_transport(const char *uri);
+
+#endif

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Unit tests of contact-agent's settings table and the URI checks. */
+#include <stdio.h>
+#include <string.h>
+
+#include "ca_settings.h"
+
+static int failures;
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
+			failures++;                                                                \
+		}                                                                                  \
+	} while (0)
+
+static int load(const char *text, struct ca_settings *s, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof(*s));
+	return cm_config_load_text(ca_settings_opts, ca_settings_n, s, text, strlen(text), err,
+				   errlen);
+}
+
+int main(void)
+{
+	struct ca_settings s;
+	char err[256];
+
+	CHECK(load("registrar = sip:127.0.0.1:5060\naor = sip:7546658000@example.com\n", &s, err,
+		   sizeof(err)) == 0);
+	CHECK(s.expires == 600 && s.callback_timeout == 10);
+	CHECK(strcmp(s.sip_listen, "udp:127.0.0.1:0") == 0);
+	CHECK(s.instance_id == NULL);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) == 0);
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	/* load_text does not check required settings (cm_config_load does): aor stays unset. */
+	CHECK(load("registrar = sip:127.0.0.1:5060\n", &s, err, sizeof(err)) == 0);
+	CHECK(s.aor == NULL);
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(load("registrar = http://x\naor = sip:1@example.com\n", &s, err, sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) < 0 && strstr(err, "registrar"));
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(load("registrar = sip:h;transport=sctp\naor = sip:1@example.com\n", &s, err,
+		   sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) < 0);
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\ninstance-id = uuid:1\n", &s, err,
+		   sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) < 0 && strstr(err, "instance-id"));
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\n"
+		   "instance-id = urn:dev:mac:001122aabbcc\n",
+		   &s, err, sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) == 0);
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\nexpires = 5\n", &s, err,
+		   sizeof(err)) < 0);
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(strcmp(ca_settings_uri_transport("sip:127.0.0.1:5060"), "udp") == 0);
+	CHECK(strcmp(ca_settings_uri_transport("sip:127.0.0.1:5060;transport=tcp"), "tcp") == 0);
+	CHECK(strcmp(ca_settings_uri_transport("sip:h;lr;Transport=TCP"), "tcp") == 0);
+	CHECK(ca_settings_uri_transport("sip:h;transport=tls") == NULL);
+
+	if (failures)
+		fprintf(stderr, "%d failure(s)\n", failures);
+	return failures ? 1 : 0;
+}
