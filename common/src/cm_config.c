@@ -15,6 +15,8 @@
 #include <strings.h>
 
 #include "cm/config.h"
+#include "cm/hostport.h"
+#include "cm/log.h"
 
 #define CONFIG_FILE_MAX (64 * 1024)
 #define CONFIG_LINE_MAX 4096
@@ -69,7 +71,14 @@ static int set_value(const struct cm_opt *o, void *settings, const char *value, 
 	switch (o->type) {
 	case CM_OPT_STR: {
 		char **sp = (char **)field;
-		char *copy = strdup(value);
+		const char *why = "is not valid";
+		char *copy;
+
+		if (o->check && o->check(value, &why) < 0) {
+			seterr(err, errlen, "%s: '%s' %s (from %s)", o->name, value, why, from);
+			return -EINVAL;
+		}
+		copy = strdup(value);
 
 		if (!copy) {
 			seterr(err, errlen, "out of memory");
@@ -376,4 +385,39 @@ void cm_config_free(const struct cm_opt *opts, size_t n, void *settings)
 			*sp = NULL;
 		}
 	}
+}
+
+int cm_check_log_level(const char *v, const char **why)
+{
+	*why = "must be error, warn, info or debug";
+	return cm_log_level_parse(v) < 0 ? -EINVAL : 0;
+}
+
+int cm_check_listen_list(const char *v, const char **why)
+{
+	static char reason[160];
+	struct cm_listen l[CM_LISTEN_MAX];
+	int n = cm_listen_parse(v, l, CM_LISTEN_MAX, reason, sizeof(reason));
+
+	if (n < 0) {
+		*why = reason;
+		return -EINVAL;
+	}
+	for (int i = 0; i < n; i++) {
+		if (cm_host_check(l[i].host, strlen(l[i].host)) == CM_HOST_NAME) {
+			*why = "must name an IP address, not a host name";
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int cm_check_ip_port(const char *v, const char **why)
+{
+	struct cm_hostport hp;
+
+	*why = "must be IP:port or [IPv6]:port, port 0..65535";
+	if (cm_hostport_parse(v, strlen(v), &hp) < 0 || hp.port < 0 || hp.kind == CM_HOST_NAME)
+		return -EINVAL;
+	return 0;
 }

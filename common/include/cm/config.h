@@ -28,12 +28,20 @@ struct cm_opt {
 	long min, max;	 /* CM_OPT_INT only */
 	bool required;
 	const char *help;
+	/* CM_OPT_STR only, optional: returns 0, or -EINVAL with *why set to a static phrase;
+	 * runs on every value whatever its source, so errors always name the setting. */
+	int (*check)(const char *value, const char **why);
 };
 
 #define CM_OPT_STR_(st, field, nm, dflt, req, hlp)                                                 \
 	{                                                                                          \
 		.name = nm, .type = CM_OPT_STR, .offset = offsetof(st, field), .def = dflt,        \
 		.required = req, .help = hlp                                                       \
+	}
+#define CM_OPT_CHECKED_(st, field, nm, dflt, req, chk, hlp)                                        \
+	{                                                                                          \
+		.name = nm, .type = CM_OPT_STR, .offset = offsetof(st, field), .def = dflt,        \
+		.required = req, .check = chk, .help = hlp                                         \
 	}
 #define CM_OPT_INT_(st, field, nm, dflt, lo, hi, hlp)                                              \
 	{                                                                                          \
@@ -61,6 +69,11 @@ int cm_config_load_text(const struct cm_opt *opts, size_t n, void *settings, con
 			size_t len, char *err, size_t errlen);
 
 void cm_config_usage(FILE *out, const char *prog, const struct cm_opt *opts, size_t n);
+
+/* Validators for cm_opt.check. */
+int cm_check_log_level(const char *v, const char **why);   /* error|warn|info|debug */
+int cm_check_listen_list(const char *v, const char **why); /* udp:IP:port,tcp:... */
+int cm_check_ip_port(const char *v, const char **why);	   /* IP:port or [IPv6]:port */
 
 /* Frees the strings cm_config_load stored in settings. Safe on a half-filled struct. */
 void cm_config_free(const struct cm_opt *opts, size_t n, void *settings);

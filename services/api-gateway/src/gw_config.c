@@ -10,16 +10,17 @@
 #include "gw_config.h"
 
 const struct cm_opt gw_config_opts[] = {
-    CM_OPT_STR_(struct gw_config, http_listen, "http-listen", "127.0.0.1:8080", false,
-		"HTTP listen address, IP:port ([IPv6]:port); port 0 picks a free one"),
+    CM_OPT_CHECKED_(struct gw_config, http_listen, "http-listen", "127.0.0.1:8080", false,
+		    cm_check_ip_port,
+		    "HTTP listen address, IP:port ([IPv6]:port); port 0 picks a free one"),
     CM_OPT_STR_(struct gw_config, redis_url, "redis-url", "redis://127.0.0.1:6379", false,
 		"Redis server, redis://host[:port][/db]"),
     CM_OPT_INT_(struct gw_config, max_body, "max-body", "16384", 1024, 1048576,
 		"largest request body accepted, in bytes (413 beyond)"),
     CM_OPT_INT_(struct gw_config, request_retention, "request-retention", "86400", 1, 30L * 86400,
 		"seconds a callback request is kept in Redis after creation"),
-    CM_OPT_STR_(struct gw_config, log_level, "log-level", "info", false,
-		"error, warn, info or debug"),
+    CM_OPT_CHECKED_(struct gw_config, log_level, "log-level", "info", false, cm_check_log_level,
+		    "error, warn, info or debug"),
 };
 
 const size_t gw_config_nopts = sizeof(gw_config_opts) / sizeof(gw_config_opts[0]);

@@ -20,8 +20,8 @@ const struct cm_opt ca_settings_opts[] = {
     CM_OPT_STR_(S, aor, "aor", NULL, true, "address of record, e.g. sip:7546658000@example.com"),
     CM_OPT_STR_(S, instance_id, "instance-id", NULL, false,
 		"device instance URN sent as +sip.instance (urn:uuid:... or urn:dev:mac:...)"),
-    CM_OPT_STR_(S, sip_listen, "sip-listen", "udp:127.0.0.1:0", false,
-		"local SIP address, udp:host:port or tcp:host:port (port 0: any)"),
+    CM_OPT_CHECKED_(S, sip_listen, "sip-listen", "udp:127.0.0.1:0", false, cm_check_listen_list,
+		    "local SIP address, udp:host:port or tcp:host:port (port 0: any)"),
     CM_OPT_STR_(S, trusted_servers, "trusted-servers", "", false,
 		"comma list of host:port the agent may call back; empty trusts nothing"),
     CM_OPT_STR_(
@@ -36,7 +36,8 @@ const struct cm_opt ca_settings_opts[] = {
 		"delay before registering again after a failed REGISTER, s"),
     CM_OPT_INT_(S, max_callbacks, "max-callbacks", "16", 1, 1024,
 		"callbacks in flight before further requests are refused"),
-    CM_OPT_STR_(S, log_level, "log-level", "info", false, "error, warn, info or debug"),
+    CM_OPT_CHECKED_(S, log_level, "log-level", "info", false, cm_check_log_level,
+		    "error, warn, info or debug"),
 };
 
 const size_t ca_settings_n = sizeof(ca_settings_opts) / sizeof(ca_settings_opts[0]);

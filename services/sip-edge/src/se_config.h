@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * sip-edge settings: the one cm_opt table that drives --help, BECKON_* variables and
+ * `--config FILE`, plus the checks that need more than a type and a range (edge id syntax,
+ * listen specs, the ordering of the expiry bounds).
+ */
+#ifndef SE_CONFIG_H
+#define SE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cm/config.h"
+#include "cm/hostport.h"
+
+#define SE_EDGE_ID_MAX 64
+
+struct se_config {
+	char *sip_listen;
+	char *http_listen;
+	char *redis_url;
+	char *edge_id;
+	char *log_level;
+	long min_expires;
+	long max_expires;
+	long default_expires;
+	/* derived by se_config_check */
+	struct cm_listen listen[CM_LISTEN_MAX];
+	size_t n_listen;
+	int log_level_num;
+};
+
+extern const struct cm_opt se_config_opts[];
+extern const size_t se_config_n_opts;
+
+/* True if s is a valid edge id: [A-Za-z0-9._-]{1,64}. */
+bool se_edge_id_valid(const char *s);
+
+/*
+ * Validates cfg after cm_config_load and fills the derived fields. A missing edge-id is
+ * replaced by the host name (heap copy, freed by cm_config_free). Returns 0 or -EINVAL with
+ * a message naming the setting in err.
+ */
+int se_config_check(struct se_config *cfg, char *err, size_t errlen);
+
+#endif

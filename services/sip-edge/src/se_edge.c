@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Assembly and teardown of one sip-edge. Everything runs on the caller's libuv loop:
+ * sofia's su_root through cm_su_uv, hiredis through cm_redis, libmicrohttpd through cm_http.
+ *
+ * Teardown order matters: Redis callbacks of REGISTERs still hold msg_t and tport
+ * references and NOTIFYs hold nta transactions, so the agent is destroyed only after
+ * cm_redis_close has delivered every outstanding callback (with reply == NULL) and the flow
+ * table has dropped its references.
+ */
+#include "se_edge.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sofia-sip/nta_tag.h>
+#include <sofia-sip/nta_tport.h>
+#include <sofia-sip/tport.h>
+#include <sofia-sip/tport_tag.h>
+#include <sofia-sip/url_tag.h>
+
+#include "cm/err.h"
+#include "cm/log.h"
+#include "cm/str.h"
+#include "se_notify.h"
+#include "se_registrar.h"
+
+#define SWEEP_MS 10000
+#define DRAIN_MS 3000
+
+int64_t se_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *tp_ref(void *tp)
+{
+	return tport_ref(tp);
+}
+
+static void tp_unref(void *tp)
+{
+	tport_unref(tp);
+}
+
+static bool tp_is_closed(void *tp)
+{
+	return tport_is_closed(tp) != 0;
+}
+
+static const struct se_flow_ops flow_ops = {tp_ref, tp_unref, tp_is_closed};
+
+static bool ready(void *data)
+{
+	struct se_edge *e = data;
+	return e->redis && cm_redis_ready(e->redis);
+}
+
+static void http_handler(struct cm_http_req *req, void *data)
+{
+	cm_http_respond_problem(req, CM_E_NOT_FOUND, "sip-edge serves only /healthz and /readyz");
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+	struct se_edge *e = t->data;
+	size_t n = se_flows_sweep(e->flows, se_now_ms());
+
+	if (n)
+		cm_log_debug("released %zu idle flows, %zu left", n, se_flows_count(e->flows));
+}
+
+static void on_redis_state(struct cm_redis *r, bool up, void *data)
+{
+	if (up)
+		cm_log_info("redis connected");
+	else
+		cm_log_warn("redis disconnected");
+}
+
+/* "sip:host:port;transport=udp", IPv6 bracketed; port 0 lets the kernel pick. */
+static int listen_url(const struct cm_listen *l, char *buf, size_t size)
+{
+	bool v6 = strchr(l->host, ':') != NULL;
+
+	return cm_snprintf(buf, size, "sip:%s%s%s:%d;transport=%s", v6 ? "[" : "", l->host,
+			   v6 ? "]" : "", l->port, cm_transport_name(l->tp));
+}
+
+static void log_tports(struct se_edge *e)
+{
+	for (tport_t *tp = tport_primaries(nta_agent_tports(e->agent)); tp; tp = tport_next(tp)) {
+		const tp_name_t *n = tport_name(tp);
+		cm_log_info("listening sip=%s:%s:%s", n->tpn_proto, n->tpn_host, n->tpn_port);
+	}
+}
+
+static void agent_stop(struct se_edge *e)
+{
+	se_notify_shutdown(e);
+	se_flows_destroy(e->flows);
+	e->flows = NULL;
+	if (e->leg)
+		nta_leg_destroy(e->leg);
+	e->leg = NULL;
+	if (e->agent)
+		nta_agent_destroy(e->agent);
+	e->agent = NULL;
+	cm_su_uv_destroy(e->su);
+	e->su = NULL;
+}
+
+static void on_drain_tick(uv_timer_t *t)
+{
+	/* Only wakes uv_run(UV_RUN_ONCE) so the drain loop can check its deadline. */
+}
+
+void se_edge_stop(struct se_edge *e)
+{
+	uv_timer_t tick;
+	uint64_t deadline;
+
+	if (!e)
+		return;
+	e->closing = true;
+	cm_http_stop(e->http);
+	e->http = NULL;
+	if (e->sweep_init) {
+		uv_timer_stop(&e->sweep);
+		uv_close((uv_handle_t *)&e->sweep, NULL);
+	}
+	/* NOTIFY transactions end now; their Redis updates are skipped while closing. */
+	se_notify_shutdown(e);
+	cm_redis_close(e->redis);
+	e->redis = NULL;
+
+	uv_timer_init(e->loop, &tick);
+	uv_timer_start(&tick, on_drain_tick, 20, 20);
+	deadline = uv_now(e->loop) + DRAIN_MS;
+	while (e->pending > 0 && uv_now(e->loop) < deadline)
+		uv_run(e->loop, UV_RUN_ONCE);
+	uv_timer_stop(&tick);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(e->loop, UV_RUN_NOWAIT);
+	if (e->pending > 0)
+		cm_log_warn("shutdown: %u operations did not finish", e->pending);
+
+	agent_stop(e);
+	free(e);
+}
+
+int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge **out)
+{
+	struct se_edge *e;
+	char url[CM_HOST_MAX + 64];
+	const struct cm_listen *l0 = &cfg->listen[0];
+	bool v6 = strchr(l0->host, ':') != NULL;
+	int rc;
+
+	*out = NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->loop = loop;
+	e->cfg = cfg;
+	cm_snprintf(e->from, sizeof(e->from), "<sip:beckon@%s%s%s>", v6 ? "[" : "", l0->host,
+		    v6 ? "]" : "");
+	if (cm_snprintf(e->channel, sizeof(e->channel), "%s%s", CM_KEY_EDGE_CHANNEL, cfg->edge_id) <
+	    0) {
+		free(e);
+		return -EINVAL;
+	}
+
+	rc = se_flows_create(&flow_ops, &e->flows);
+	if (rc < 0)
+		goto fail;
+	rc = cm_su_uv_create(loop, e, &e->root, &e->su);
+	if (rc < 0) {
+		cm_log_error("cannot attach sofia-sip to the loop: %s", strerror(-rc));
+		goto fail;
+	}
+	cm_su_uv_redirect_logs();
+
+	listen_url(l0, url, sizeof(url));
+	e->agent = nta_agent_create(e->root, (url_string_t *)url, se_registrar_message,
+				    (nta_agent_magic_t *)e, NTATAG_CLIENT_RPORT(1),
+				    NTATAG_SERVER_RPORT(1), TPTAG_PONG2PING(1), TAG_END());
+	if (!e->agent) {
+		cm_log_error(
+		    "sip-listen: cannot listen on %s (port in use, or not a local address): %s",
+		    url, strerror(errno));
+		rc = errno ? -errno : -EADDRINUSE;
+		goto fail;
+	}
+	for (size_t i = 1; i < cfg->n_listen; i++) {
+		listen_url(&cfg->listen[i], url, sizeof(url));
+		if (nta_agent_add_tport(e->agent, (url_string_t *)url, TPTAG_PONG2PING(1),
+					TAG_END()) < 0) {
+			cm_log_error("sip-listen: cannot listen on %s (port in use, or not a local "
+				     "address): %s",
+				     url, strerror(errno));
+			rc = errno ? -errno : -EADDRINUSE;
+			goto fail;
+		}
+	}
+	/* Outgoing NOTIFYs need a leg; one bound to a URL nobody uses never catches requests
+	 * (a leg without URL would become the default leg and swallow every request). */
+	e->leg = nta_leg_tcreate(e->agent, NULL, NULL, NTATAG_NO_DIALOG(1),
+				 URLTAG_URL("sip:beckon-notifier@notifier.invalid"), TAG_END());
+	if (!e->leg) {
+		cm_log_error("cannot create the NOTIFY leg");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	log_tports(e);
+
+	rc = cm_redis_create(loop, cfg->redis_url, &e->redis);
+	if (rc < 0) {
+		cm_log_error("redis-url: '%s': %s", cfg->redis_url, strerror(-rc));
+		goto fail;
+	}
+	cm_redis_on_state(e->redis, on_redis_state, e);
+	rc = se_notify_start(e);
+	if (rc < 0) {
+		cm_log_error("cannot subscribe to %s: %s", e->channel, strerror(-rc));
+		goto fail;
+	}
+	rc = cm_redis_start(e->redis);
+	if (rc < 0) {
+		cm_log_error("cannot start the redis client: %s", strerror(-rc));
+		goto fail;
+	}
+
+	{
+		struct cm_http_config hc = {.listen = cfg->http_listen,
+					    .max_body = 1024,
+					    .handler = http_handler,
+					    .ready = ready,
+					    .data = e};
+		rc = cm_http_start(loop, &hc, &e->http);
+		if (rc < 0) {
+			cm_log_error("http-listen: cannot listen on %s: %s", cfg->http_listen,
+				     strerror(-rc));
+			goto fail;
+		}
+	}
+
+	uv_timer_init(loop, &e->sweep);
+	e->sweep.data = e;
+	e->sweep_init = true;
+	uv_timer_start(&e->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+
+	cm_log_info("sip-edge started edge-id=%s http=%s redis=%s channel=%s", cfg->edge_id,
+		    cfg->http_listen, cfg->redis_url, e->channel);
+	*out = e;
+	return 0;
+
+fail:
+	se_edge_stop(e);
+	return rc < 0 ? rc : -EINVAL;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * One sip-edge instance: the sofia nta agent on the libuv loop (cm_su_uv), the Redis client,
+ * the health server and the flow table, wired together. main.c creates it, runs the loop and
+ * stops it on a signal; se_registrar.c and se_notify.c do the work.
+ */
+#ifndef SE_EDGE_H
+#define SE_EDGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sofia-sip/nta.h>
+#include <uv.h>
+
+#include "cm/http.h"
+#include "cm/redis.h"
+#include "cm/su_uv.h"
+#include "se_config.h"
+#include "se_flow.h"
+
+#define SE_PENDING_MAX 20000 /* REGISTERs and NOTIFYs waiting on Redis or the network */
+
+struct se_notify;
+
+struct se_edge {
+	uv_loop_t *loop;
+	const struct se_config *cfg; /* borrowed */
+	su_root_t *root;
+	struct cm_su_uv *su;
+	nta_agent_t *agent;
+	nta_leg_t *leg; /* never matches; only for nta_outgoing_tcreate */
+	struct cm_redis *redis;
+	struct cm_http *http;
+	struct se_flows *flows;
+	uv_timer_t sweep;
+	bool sweep_init;
+	char from[300];		    /* NOTIFY From URI, sip:beckon@<listen host> */
+	char channel[128];	    /* beckon:edge:<edge-id> */
+	unsigned pending;	    /* Redis calls and NOTIFY transactions outstanding */
+	struct se_notify *notifies; /* NOTIFYs in flight, for shutdown */
+	bool closing;
+};
+
+/*
+ * Creates the edge on loop with cfg (borrowed; must outlive the edge): opens every SIP
+ * transport, the health server and the Redis client, subscribes to the edge's channel.
+ * Returns 0 or a negative errno after logging what failed; on failure *out is NULL and
+ * everything created is torn down (the loop must still be run to close handles).
+ */
+int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge **out);
+
+/* Stops accepting work, lets outstanding Redis callbacks finish, releases every flow and
+ * destroys the agent. Runs the loop itself while draining. Safe on NULL. */
+void se_edge_stop(struct se_edge *e);
+
+int64_t se_now_ms(void);
+
+#endif

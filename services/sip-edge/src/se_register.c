@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * REGISTER to bindings: AOR and index keys through cm_device (so the gateway's lookup of the
+ * same device id finds exactly these keys), binding ids by SHA-256, the expiry rules of
+ * RFC 3261 10.3 (contact param, then Expires header, then the default; below min → 423,
+ * above max → clamped), the implicit subscription from Accept, and the Lua script that
+ * writes it all atomically.
+ */
+#include "se_register.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <sofia-sip/msg_header.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/url.h>
+
+#include "cm/payload.h"
+#include "cm/str.h"
+
+static bool is_lws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+bool se_accept_contact_me(const char *s, size_t len)
+{
+	const struct cm_str want = CM_STR_LIT(CM_PAYLOAD_MEDIA_TYPE);
+	size_t i = 0;
+
+	while (i < len) {
+		size_t b, e;
+		bool quoted = false;
+
+		while (i < len && (is_lws(s[i]) || s[i] == ','))
+			i++;
+		b = i;
+		while (i < len && s[i] != ',' && s[i] != ';')
+			i++;
+		e = i;
+		while (e > b && is_lws(s[e - 1]))
+			e--;
+		if (cm_str_caseeq((struct cm_str){s + b, e - b}, want))
+			return true;
+		/* Skip the parameters up to the next comma outside a quoted string. */
+		while (i < len && (quoted || s[i] != ',')) {
+			if (s[i] == '"')
+				quoted = !quoted;
+			else if (s[i] == '\\' && quoted && i + 1 < len)
+				i++;
+			i++;
+		}
+	}
+	return false;
+}
+
+bool se_sip_accepts_contact_me(const sip_t *sip)
+{
+	for (const sip_accept_t *ac = sip->sip_accept; ac; ac = ac->ac_next) {
+		if (ac->ac_type && se_accept_contact_me(ac->ac_type, strlen(ac->ac_type)))
+			return true;
+	}
+	return false;
+}
+
+int se_binding_id(const char *aor, const char *key, char out[SE_BINDING_ID_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok;
+
+	if (!ctx)
+		return -ENOMEM;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	     EVP_DigestUpdate(ctx, aor, strlen(aor)) && EVP_DigestUpdate(ctx, "\n", 1) &&
+	     EVP_DigestUpdate(ctx, key, strlen(key)) && EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	if (!ok || mdlen < SE_BINDING_ID_LEN / 2)
+		return -EIO;
+	for (int i = 0; i < SE_BINDING_ID_LEN / 2; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[SE_BINDING_ID_LEN] = '\0';
+	return 0;
+}
+
+/* Parses a delta-seconds value; returns -1 unless it is all digits (huge values saturate). */
+static long parse_delta(const char *s)
+{
+	long v = 0;
+
+	if (!s || !*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (v < 100000000L)
+			v = v * 10 + (*s - '0');
+	}
+	return v;
+}
+
+/* Strips the quotes and angle brackets of a +sip.instance value into out. */
+static int instance_value(const char *v, char *out, size_t size)
+{
+	size_t len = strlen(v);
+
+	if (len >= 2 && v[0] == '"' && v[len - 1] == '"')
+		v++, len -= 2;
+	if (len >= 2 && v[0] == '<' && v[len - 1] == '>')
+		v++, len -= 2;
+	if (len == 0 || len >= size)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)v[i] <= 0x20 || v[i] == '"' || v[i] == '<' || v[i] == '>')
+			return -EINVAL;
+	}
+	memcpy(out, v, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* Fills the inst and mac index keys of an instance id, as the gateway would look them up. */
+static void instance_keys(struct se_contact *c)
+{
+	struct cm_device d;
+	const char *why = NULL;
+
+	c->idx_inst[0] = c->idx_mac[0] = '\0';
+	if (cm_device_parse(c->instance, strlen(c->instance), &d, &why) < 0)
+		return;
+	if (d.kind == CM_DEV_MAC) {
+		if (cm_device_key(&d, c->idx_mac, sizeof(c->idx_mac)) < 0)
+			c->idx_mac[0] = '\0';
+		/* The instance id itself is indexed too, "urn:" lower-cased like cm_device. */
+		d.kind = CM_DEV_INST;
+		if (cm_snprintf(d.value, sizeof(d.value), "%s", c->instance) < 0)
+			return;
+		for (int i = 0; i < 4 && d.value[i]; i++)
+			d.value[i] = (char)(d.value[i] >= 'A' && d.value[i] <= 'Z' ? d.value[i] + 32
+										   : d.value[i]);
+	}
+	if (d.kind == CM_DEV_INST && cm_device_key(&d, c->idx_inst, sizeof(c->idx_inst)) < 0)
+		c->idx_inst[0] = '\0';
+}
+
+/* Builds "<uri>;param..." without the expires param, in home. */
+static const char *contact_value(su_home_t *home, const sip_contact_t *m, const char *uri)
+{
+	size_t cap = SE_CONTACT_MAX + 1, len;
+	char *buf = su_alloc(home, cap);
+	int n;
+
+	if (!buf)
+		return NULL;
+	n = cm_snprintf(buf, cap, "<%s>", uri);
+	if (n < 0)
+		return NULL;
+	len = (size_t)n;
+	for (size_t i = 0; m->m_params && m->m_params[i]; i++) {
+		const char *p = m->m_params[i];
+		if (strncasecmp(p, "expires", 7) == 0 && (p[7] == '=' || p[7] == '\0'))
+			continue;
+		n = cm_snprintf(buf + len, cap - len, ";%s", p);
+		if (n < 0)
+			return NULL;
+		len += (size_t)n;
+	}
+	return buf;
+}
+
+#define FAIL(st, ph)                                                                               \
+	do {                                                                                       \
+		*status = (st);                                                                    \
+		*phrase = (ph);                                                                    \
+		return -EINVAL;                                                                    \
+	} while (0)
+
+int se_register_parse(su_home_t *home, const sip_t *sip, const struct se_reg_limits *lim,
+		      struct se_reg_req *out, int *status, const char **phrase)
+{
+	const sip_to_t *to = sip->sip_to;
+	long hdr_expires = -1;
+	char *s;
+
+	memset(out, 0, sizeof(*out));
+	if (!to || (to->a_url->url_type != url_sip && to->a_url->url_type != url_sips) ||
+	    !to->a_url->url_host)
+		FAIL(400, "Bad To");
+	if (!sip->sip_call_id || !sip->sip_call_id->i_id || !*sip->sip_call_id->i_id)
+		FAIL(400, "Bad Call-ID");
+	if (!sip->sip_cseq || sip->sip_cseq->cs_method != sip_method_register)
+		FAIL(400, "Bad CSeq");
+	for (const msg_header_t *h = (const msg_header_t *)sip->sip_error; h; h = h->sh_next) {
+		const char *name = h->sh_error->er_name;
+		/* A Contact or Expires sofia could not parse would otherwise just vanish. */
+		if (name && (strcasecmp(name, "Contact") == 0 || strcasecmp(name, "m") == 0))
+			FAIL(400, "Bad Contact");
+		if (name && strcasecmp(name, "Expires") == 0)
+			FAIL(400, "Bad Expires");
+	}
+	if (!sip->sip_contact)
+		FAIL(400, "Missing Contact");
+
+	s = url_as_string(home, to->a_url);
+	if (!s || cm_aor_normalize(s, strlen(s), out->aor, sizeof(out->aor)) < 0)
+		FAIL(400, "Bad To");
+	{
+		struct cm_device d = {.kind = CM_DEV_AOR};
+		if (cm_snprintf(d.value, sizeof(d.value), "%s", out->aor) < 0 ||
+		    cm_device_key(&d, out->idx_aor, sizeof(out->idx_aor)) < 0)
+			FAIL(400, "Bad To");
+	}
+	if (to->a_url->url_user && *to->a_url->url_user) {
+		/* The number is the user part as given: cm_device_parse would reclassify a
+		 * 12-digit number as a MAC, which is the API's business, not the index's. */
+		struct cm_device d = {.kind = CM_DEV_NUM};
+		if (cm_snprintf(d.value, sizeof(d.value), "%s", to->a_url->url_user) < 0 ||
+		    cm_device_key(&d, out->idx_num, sizeof(out->idx_num)) < 0)
+			FAIL(400, "Bad To");
+	}
+
+	out->call_id = sip->sip_call_id->i_id;
+	out->cseq = sip->sip_cseq->cs_seq;
+	out->user_agent = sip->sip_user_agent && sip->sip_user_agent->g_string
+			      ? sip->sip_user_agent->g_string
+			      : "";
+	out->subscribed = se_sip_accepts_contact_me(sip);
+	if (sip->sip_expires)
+		hdr_expires =
+		    (long)(sip->sip_expires->ex_delta > 100000000UL ? 100000000UL
+								    : sip->sip_expires->ex_delta);
+
+	if (sip->sip_contact->m_url->url_type == url_any) {
+		/* RFC 3261 10.3 step 6: "*" only alone and only with Expires: 0. */
+		if (sip->sip_contact->m_next || hdr_expires != 0)
+			FAIL(400, "Wildcard Contact needs Expires: 0 and no other Contact");
+		out->wildcard = true;
+		return 0;
+	}
+
+	for (const sip_contact_t *m = sip->sip_contact; m; m = m->m_next) {
+		struct se_contact *c;
+		const char *inst;
+		long e;
+
+		if (m->m_url->url_type == url_any)
+			FAIL(400, "Wildcard Contact needs Expires: 0 and no other Contact");
+		if (out->n == SE_REG_CONTACTS_MAX)
+			FAIL(400, "Too Many Contacts");
+		if (m->m_url->url_type != url_sip && m->m_url->url_type != url_sips)
+			FAIL(400, "Bad Contact URI scheme");
+		c = &out->c[out->n++];
+
+		c->uri = url_as_string(home, m->m_url);
+		if (!c->uri || strlen(c->uri) > SE_CONTACT_MAX / 2)
+			FAIL(400, "Bad Contact");
+		c->contact = contact_value(home, m, c->uri);
+		if (!c->contact)
+			FAIL(400, "Contact Too Long");
+
+		inst = msg_params_find(m->m_params, "+sip.instance=");
+		if (inst && instance_value(inst, c->instance, sizeof(c->instance)) < 0)
+			FAIL(400, "Bad +sip.instance");
+		instance_keys(c);
+
+		if (m->m_expires) {
+			e = parse_delta(m->m_expires);
+			if (e < 0)
+				FAIL(400, "Bad Contact expires");
+		} else if (hdr_expires >= 0) {
+			e = hdr_expires;
+		} else {
+			e = lim->default_expires;
+		}
+		if (e > 0 && e < lim->min_expires)
+			FAIL(423, "Interval Too Brief");
+		if (e > lim->max_expires)
+			e = lim->max_expires;
+		c->expires = e;
+
+		if (se_binding_id(out->aor, c->instance[0] ? c->instance : c->uri, c->binding_id) <
+		    0)
+			FAIL(500, "Internal Server Error");
+	}
+	return 0;
+}
+
+static void arg(struct se_reg_args *a, const char *s)
+{
+	a->argv[a->argc] = s;
+	a->argvlen[a->argc] = strlen(s);
+	a->argc++;
+}
+
+void se_register_args(const struct se_reg_req *req, const struct se_reg_origin *o,
+		      struct se_reg_args *a)
+{
+	a->argc = 0;
+	cm_snprintf(a->now, sizeof(a->now), "%lld", (long long)o->now_ms);
+	cm_snprintf(a->cseq, sizeof(a->cseq), "%lu", (unsigned long)req->cseq);
+	cm_snprintf(a->maxb, sizeof(a->maxb), "%d", SE_AOR_BINDINGS_MAX);
+	cm_snprintf(a->n, sizeof(a->n), "%zu", req->wildcard ? (size_t)0 : req->n);
+
+	arg(a, CM_KEY_BINDING);
+	arg(a, a->now);
+	arg(a, req->aor);
+	arg(a, req->call_id);
+	arg(a, a->cseq);
+	arg(a, req->user_agent);
+	arg(a, o->edge);
+	arg(a, o->source);
+	arg(a, o->transport);
+	arg(a, o->flow);
+	arg(a, req->subscribed ? "1" : "0");
+	arg(a, req->wildcard ? "1" : "0");
+	arg(a, req->idx_aor);
+	arg(a, req->idx_num);
+	arg(a, a->maxb);
+	arg(a, a->n);
+	for (size_t i = 0; !req->wildcard && i < req->n; i++) {
+		const struct se_contact *c = &req->c[i];
+		long long exp = c->expires ? o->now_ms + (long long)c->expires * 1000 : 0;
+		const char *sep = c->idx_inst[0] && c->idx_mac[0] ? "\n" : "";
+
+		cm_snprintf(a->exp[i], sizeof(a->exp[i]), "%lld", exp);
+		cm_snprintf(a->idx[i], sizeof(a->idx[i]), "%s%s%s", c->idx_inst, sep, c->idx_mac);
+		arg(a, c->binding_id);
+		arg(a, c->contact);
+		arg(a, c->uri);
+		arg(a, c->instance);
+		arg(a, a->exp[i]);
+		arg(a, a->idx[i]);
+	}
+}
+
+/* Lua: see proto/redis.md. ARGV layout is se_register_args'. */
+struct cm_redis_script se_register_script = {
+    .source =
+	"local P, now = ARGV[1], tonumber(ARGV[2])\n"
+	"local callid, cseq = ARGV[4], tonumber(ARGV[5])\n"
+	"local edge, flow = ARGV[7], ARGV[10]\n"
+	"local aorkey, numkey = ARGV[13], ARGV[14]\n"
+	"local maxb, n = tonumber(ARGV[15]), tonumber(ARGV[16])\n"
+	"local gone = {}\n"
+	"local function split(s)\n"
+	"  local t = {}\n"
+	"  for k in string.gmatch(s or '', '[^\\n]+') do t[#t+1] = k end\n"
+	"  return t\n"
+	"end\n"
+	/* RFC 3261 10.3 step 7: same Call-ID with a lower CSeq is out of order; an
+	 * equal one is a retransmission and is simply applied again. */
+	"local function in_order(bid)\n"
+	"  local o = redis.call('HMGET', P .. bid, 'call_id', 'cseq')\n"
+	"  return not (o[1] and o[1] == callid and tonumber(o[2]) and tonumber(o[2]) > cseq)\n"
+	"end\n"
+	"local function remove(bid)\n"
+	"  local o = redis.call('HMGET', P .. bid, 'indexes', 'edge', 'flow')\n"
+	"  for _, k in ipairs(split(o[1])) do redis.call('ZREM', k, bid) end\n"
+	"  redis.call('ZREM', aorkey, bid)\n"
+	"  if redis.call('DEL', P .. bid) == 1 then\n"
+	"    gone[#gone+1] = bid; gone[#gone+1] = o[2] or ''; gone[#gone+1] = o[3] or ''\n"
+	"  end\n"
+	"end\n"
+	/* PEXPIREAT ... GT never sets a TTL on a key that has none, hence PTTL. */
+	"local function extend(k, exp)\n"
+	"  local t = redis.call('PTTL', k)\n"
+	"  if t < 0 or now + t < exp then redis.call('PEXPIREAT', k, exp) end\n"
+	"end\n"
+	"redis.call('ZREMRANGEBYSCORE', aorkey, '-inf', '(' .. ARGV[2])\n"
+	"if ARGV[12] == '1' then\n"
+	"  local ids = redis.call('ZRANGE', aorkey, 0, -1)\n"
+	"  for _, bid in ipairs(ids) do\n"
+	"    if not in_order(bid) then return {'err', 'cseq'} end\n"
+	"  end\n"
+	"  for _, bid in ipairs(ids) do remove(bid) end\n"
+	"  return {'ok', {}, gone}\n"
+	"end\n"
+	"local live, adds = redis.call('ZCOUNT', aorkey, ARGV[2], '+inf'), 0\n"
+	"for i = 0, n - 1 do\n"
+	"  local b = 17 + 6 * i\n"
+	"  if not in_order(ARGV[b]) then return {'err', 'cseq'} end\n"
+	"  if ARGV[b + 4] ~= '0' and not redis.call('ZSCORE', aorkey, ARGV[b]) then\n"
+	"    adds = adds + 1\n"
+	"  end\n"
+	"end\n"
+	"if adds > 0 and live + adds > maxb then return {'err', 'too-many'} end\n"
+	"for i = 0, n - 1 do\n"
+	"  local b = 17 + 6 * i\n"
+	"  local bid, exp = ARGV[b], tonumber(ARGV[b + 4])\n"
+	"  local bk = P .. bid\n"
+	"  if exp == 0 then\n"
+	"    remove(bid)\n"
+	"  else\n"
+	"    local o = redis.call('HMGET', bk, 'indexes', 'edge', 'flow')\n"
+	"    local idx = {aorkey}\n"
+	"    if numkey ~= '' then idx[#idx+1] = numkey end\n"
+	"    for _, k in ipairs(split(ARGV[b + 5])) do idx[#idx+1] = k end\n"
+	"    local keep = {}\n"
+	"    for _, k in ipairs(idx) do keep[k] = true end\n"
+	"    for _, k in ipairs(split(o[1])) do\n"
+	"      if not keep[k] then redis.call('ZREM', k, bid) end\n"
+	"    end\n"
+	"    if o[2] and (o[2] ~= edge or (o[3] or '') ~= flow) then\n"
+	"      gone[#gone+1] = bid; gone[#gone+1] = o[2]; gone[#gone+1] = o[3] or ''\n"
+	"    end\n"
+	"    redis.call('HSET', bk, 'aor', ARGV[3], 'contact', ARGV[b + 1],\n"
+	"      'uri', ARGV[b + 2], 'instance', ARGV[b + 3], 'transport', ARGV[9],\n"
+	"      'source', ARGV[8], 'edge', edge, 'flow', flow, 'subscribed', ARGV[11],\n"
+	"      'expires', ARGV[b + 4], 'call_id', callid, 'cseq', ARGV[5],\n"
+	"      'user_agent', ARGV[6], 'updated', ARGV[2], 'indexes', table.concat(idx, '\\n'))\n"
+	"    redis.call('PEXPIREAT', bk, ARGV[b + 4])\n"
+	"    for _, k in ipairs(idx) do\n"
+	"      redis.call('ZADD', k, ARGV[b + 4], bid)\n"
+	"      extend(k, exp)\n"
+	"    end\n"
+	"  end\n"
+	"end\n"
+	"local out = {}\n"
+	"for _, bid in ipairs(redis.call('ZRANGEBYSCORE', aorkey, ARGV[2], '+inf')) do\n"
+	"  local o = redis.call('HMGET', P .. bid, 'contact', 'expires')\n"
+	"  if o[1] and o[2] then\n"
+	"    local left = math.floor((tonumber(o[2]) - now + 999) / 1000)\n"
+	"    if left > 0 then out[#out+1] = o[1]; out[#out+1] = tostring(left) end\n"
+	"  end\n"
+	"end\n"
+	"return {'ok', out, gone}\n",
+};

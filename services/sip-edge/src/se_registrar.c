@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * REGISTER handling, statelessly (FIELD-NOTES: a stateful nta server transaction is kept for
+ * timer J at ~10 kB each). The message callback owns the msg_t; it keeps it in a struct
+ * se_reg while the Lua script runs and answers from the Redis callback. A retransmission is
+ * simply handled again, which the script makes idempotent (equal CSeq is accepted).
+ *
+ * The reply goes out with NTATAG_TPORT: once we are outside the callback nta no longer knows
+ * which transport delivered the request (tport_delivered_by only matches the message being
+ * delivered right now), and over TCP the answer must use the same connection.
+ */
+#include "se_registrar.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/sip_protos.h>
+#include <sofia-sip/nta_stateless.h>
+#include <sofia-sip/nta_tport.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+#include <sofia-sip/su_tagarg.h>
+#include <sofia-sip/tport.h>
+
+#include "cm/hostport.h"
+#include "cm/log.h"
+#include "cm/str.h"
+#include "se_edge.h"
+#include "se_register.h"
+
+#define SOURCE_MAX 64
+
+struct se_reg {
+	struct se_edge *e;
+	msg_t *msg;  /* owned until replied */
+	tport_t *tp; /* reference from nta_incoming_transport */
+	bool has_flow;
+	uint64_t flow;
+	int64_t now_ms;
+	char source[SOURCE_MAX];
+	char transport[8];
+	char flow_s[24];
+	struct se_reg_req req;
+	struct se_reg_args args;
+};
+
+static void reg_free(struct se_reg *r)
+{
+	if (r->has_flow)
+		se_flows_put(r->e->flows, r->flow);
+	if (r->msg)
+		msg_destroy(r->msg);
+	if (r->tp)
+		tport_unref(r->tp);
+	free(r);
+}
+
+/* sofia's ta_end() expands to a comma expression GCC flags as unused. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-value"
+/* Replies to r's request (taking the message) and frees r. */
+static void reg_reply(struct se_reg *r, int status, const char *phrase, tag_type_t tag,
+		      tag_value_t value, ...)
+{
+	ta_list ta;
+
+	ta_start(ta, tag, value);
+	nta_msg_treply(r->e->agent, r->msg, status, phrase, TAG_IF(r->tp, NTATAG_TPORT(r->tp)),
+		       ta_tags(ta));
+	ta_end(ta);
+	r->msg = NULL;
+	reg_free(r);
+}
+#pragma GCC diagnostic pop
+
+static const char *call_id_of(const struct se_reg *r)
+{
+	const sip_t *sip = sip_object(r->msg);
+	return sip && sip->sip_call_id ? sip->sip_call_id->i_id : "-";
+}
+
+static void reg_unavailable(struct se_reg *r, const char *why)
+{
+	cm_log_warn("register failed status=503 reason=%s call-id=%s source=%s", why, call_id_of(r),
+		    r->source);
+	reg_reply(r, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
+}
+
+/* Formats msg's source address as ip:port, IPv6 bracketed. */
+static int source_of(msg_t *msg, char *buf, size_t size)
+{
+	su_addrinfo_t *ai = msg_addrinfo(msg);
+	char ip[INET6_ADDRSTRLEN];
+	const void *addr;
+	int port;
+
+	if (!ai || !ai->ai_addr)
+		return -EINVAL;
+	if (ai->ai_addr->sa_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ai->ai_addr;
+		addr = &sin->sin_addr;
+		port = ntohs(sin->sin_port);
+	} else if (ai->ai_addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ai->ai_addr;
+		addr = &sin6->sin6_addr;
+		port = ntohs(sin6->sin6_port);
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	if (!inet_ntop(ai->ai_addr->sa_family, addr, ip, sizeof(ip)))
+		return -EINVAL;
+	return cm_hostport_format(buf, size, ip, strlen(ip), port);
+}
+
+/* Appends "<contact>;expires=N" entries from the script's list into a Contact value. */
+static char *contacts_value(su_home_t *home, const redisReply *list)
+{
+	size_t cap = 1, len = 0;
+	char *buf;
+
+	for (size_t i = 0; i + 1 < list->elements; i += 2)
+		cap += list->element[i]->len + list->element[i + 1]->len + 16;
+	buf = su_alloc(home, cap);
+	if (!buf)
+		return NULL;
+	buf[0] = '\0';
+	for (size_t i = 0; i + 1 < list->elements; i += 2) {
+		int n = cm_snprintf(buf + len, cap - len, "%s%s;expires=%s", len ? ", " : "",
+				    list->element[i]->str, list->element[i + 1]->str);
+		if (n < 0)
+			return NULL;
+		len += (size_t)n;
+	}
+	return buf;
+}
+
+static bool reply_is_strings(const redisReply *list)
+{
+	if (list->type != REDIS_REPLY_ARRAY)
+		return false;
+	for (size_t i = 0; i < list->elements; i++) {
+		if (list->element[i]->type != REDIS_REPLY_STRING)
+			return false;
+	}
+	return true;
+}
+
+static void reg_done(struct cm_redis *redis, redisReply *reply, void *data)
+{
+	struct se_reg *r = data;
+	struct se_edge *e = r->e;
+	const redisReply *gone, *list;
+	const char *contacts;
+
+	e->pending--;
+	if (e->closing) {
+		reg_free(r);
+		return;
+	}
+	if (!reply) {
+		reg_unavailable(r, "redis-disconnected");
+		return;
+	}
+	if (reply->type == REDIS_REPLY_ERROR || reply->type != REDIS_REPLY_ARRAY ||
+	    reply->elements < 2 || reply->element[0]->type != REDIS_REPLY_STRING) {
+		cm_log_error("register script failed aor=%s call-id=%s: %s", r->req.aor,
+			     call_id_of(r),
+			     reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+		reg_reply(r, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		return;
+	}
+	if (strcmp(reply->element[0]->str, "err") == 0) {
+		const char *why =
+		    reply->element[1]->type == REDIS_REPLY_STRING ? reply->element[1]->str : "?";
+		cm_log_warn("register refused aor=%s call-id=%s cseq=%lu reason=%s source=%s",
+			    r->req.aor, r->req.call_id, (unsigned long)r->req.cseq, why, r->source);
+		if (strcmp(why, "too-many") == 0)
+			reg_reply(r, 403, "Too Many Bindings", TAG_END());
+		else
+			reg_reply(r, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		return;
+	}
+	list = reply->element[1];
+	gone = reply->elements > 2 ? reply->element[2] : NULL;
+	if (!reply_is_strings(list) || (gone && !reply_is_strings(gone))) {
+		cm_log_error("register script returned a malformed reply aor=%s", r->req.aor);
+		reg_reply(r, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		return;
+	}
+
+	/* Flow bookkeeping first: bindings that left one of our flows, then the new ones. */
+	for (size_t i = 0; gone && i + 2 < gone->elements; i += 3) {
+		const char *bid = gone->element[i]->str, *edge = gone->element[i + 1]->str;
+		const char *flow = gone->element[i + 2]->str;
+		if (strcmp(edge, e->cfg->edge_id) == 0 && *flow)
+			se_flows_unbind(e->flows, strtoull(flow, NULL, 10), bid);
+	}
+	for (size_t i = 0; i < r->req.n; i++) {
+		const struct se_contact *c = &r->req.c[i];
+		if (c->expires == 0) {
+			cm_log_info("unregistered aor=%s binding=%s source=%s transport=%s",
+				    r->req.aor, c->binding_id, r->source, r->transport);
+			continue;
+		}
+		if (r->has_flow) {
+			int rc = se_flows_bind(e->flows, r->flow, c->binding_id,
+					       r->now_ms + (int64_t)c->expires * 1000);
+			if (rc < 0)
+				cm_log_warn("flow %s cannot hold binding=%s: %s", r->flow_s,
+					    c->binding_id, strerror(-rc));
+		}
+		cm_log_info("registered aor=%s binding=%s subscribed=%d source=%s transport=%s",
+			    r->req.aor, c->binding_id, r->req.subscribed ? 1 : 0, r->source,
+			    r->transport);
+	}
+	if (r->req.wildcard)
+		cm_log_info("unregistered aor=%s binding=* source=%s transport=%s", r->req.aor,
+			    r->source, r->transport);
+
+	contacts = contacts_value(msg_home(r->msg), list);
+	if (!contacts) {
+		reg_reply(r, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		return;
+	}
+	reg_reply(r, SIP_200_OK, TAG_IF(*contacts, SIPTAG_CONTACT_STR(contacts)), TAG_END());
+}
+
+static void handle_register(struct se_edge *e, msg_t *msg, sip_t *sip)
+{
+	const struct se_reg_limits lim = {e->cfg->min_expires, e->cfg->max_expires,
+					  e->cfg->default_expires};
+	struct se_reg_origin o;
+	struct se_reg *r;
+	const char *phrase = NULL;
+	int status = 0, rc;
+
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		nta_msg_treply(e->agent, msg, SIP_503_SERVICE_UNAVAILABLE,
+			       SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
+		return;
+	}
+	r->e = e;
+	r->msg = msg;
+	r->now_ms = se_now_ms();
+	r->tp = nta_incoming_transport(e->agent, NULL, msg);
+	if (source_of(msg, r->source, sizeof(r->source)) < 0)
+		cm_snprintf(r->source, sizeof(r->source), "-");
+	cm_snprintf(r->transport, sizeof(r->transport), "%s",
+		    r->tp && tport_name(r->tp) ? tport_name(r->tp)->tpn_proto : "udp");
+	for (char *p = r->transport; *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+
+	if (se_register_parse(msg_home(msg), sip, &lim, &r->req, &status, &phrase) < 0) {
+		cm_log_info("register refused status=%d reason=%s call-id=%s source=%s", status,
+			    phrase, call_id_of(r), r->source);
+		if (status == 423) {
+			char min[24];
+			cm_snprintf(min, sizeof(min), "%ld", e->cfg->min_expires);
+			reg_reply(r, status, phrase, SIPTAG_MIN_EXPIRES_STR(min), TAG_END());
+		} else {
+			reg_reply(r, status, phrase, TAG_END());
+		}
+		return;
+	}
+	if (e->pending >= SE_PENDING_MAX) {
+		reg_unavailable(r, "too-many-pending");
+		return;
+	}
+	if (!r->tp) {
+		reg_unavailable(r, "no-transport");
+		return;
+	}
+	if (tport_is_reliable(r->tp)) {
+		rc = se_flows_get(e->flows, r->tp, &r->flow);
+		if (rc < 0) {
+			reg_unavailable(r, "too-many-flows");
+			return;
+		}
+		r->has_flow = true;
+		cm_snprintf(r->flow_s, sizeof(r->flow_s), "%llu", (unsigned long long)r->flow);
+	}
+
+	o = (struct se_reg_origin){.edge = e->cfg->edge_id,
+				   .source = r->source,
+				   .transport = r->transport,
+				   .flow = r->flow_s,
+				   .now_ms = r->now_ms};
+	se_register_args(&r->req, &o, &r->args);
+	rc = cm_redis_eval(e->redis, &se_register_script, reg_done, r, 0, r->args.argc,
+			   r->args.argv, r->args.argvlen);
+	if (rc < 0) {
+		reg_unavailable(r, "redis-unavailable");
+		return;
+	}
+	e->pending++;
+}
+
+int se_registrar_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg, sip_t *sip)
+{
+	struct se_edge *e = (struct se_edge *)magic;
+
+	if (!sip || !sip->sip_request || e->closing) {
+		/* Stray responses (none of our transactions) and anything during shutdown. */
+		msg_destroy(msg);
+		return 0;
+	}
+	switch (sip->sip_request->rq_method) {
+	case sip_method_register:
+		handle_register(e, msg, sip);
+		break;
+	case sip_method_ack:
+		msg_destroy(msg);
+		break;
+	case sip_method_options:
+		nta_msg_treply(agent, msg, SIP_200_OK, SIPTAG_ALLOW_STR(SE_ALLOW), TAG_END());
+		break;
+	default:
+		nta_msg_treply(agent, msg, SIP_405_METHOD_NOT_ALLOWED, SIPTAG_ALLOW_STR(SE_ALLOW),
+			       TAG_END());
+		break;
+	}
+	return 0;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The stateless registrar: nta's agent message callback. REGISTERs are answered with
+ * nta_msg_treply once the Redis script has written the bindings; OPTIONS get 200, ACKs are
+ * dropped, everything else gets 405.
+ */
+#ifndef SE_REGISTRAR_H
+#define SE_REGISTRAR_H
+
+#include <sofia-sip/nta.h>
+
+#define SE_ALLOW "REGISTER, OPTIONS"
+
+/*
+ * nta_message_f for the agent; magic is the struct se_edge. Takes msg (always destroyed or
+ * replied to, now or from a Redis callback). Returns 0.
+ */
+int se_registrar_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg, sip_t *sip);
+
+#endif
