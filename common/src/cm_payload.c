@@ -353,3 +353,41 @@ int cm_payload_format(const struct cm_payload *p, char *buf, size_t size, const 
 	buf[pos] = '\0';
 	return (int)pos;
 }
+
+int cm_payload_next(const char *body, size_t len, size_t *pos, struct cm_payload *out,
+		    const char **why)
+{
+	size_t start = *pos, end;
+
+	if (len > CM_PAYLOAD_LIST_MAX) {
+		if (why)
+			*why = "body longer than 65536 octets";
+		return -EINVAL;
+	}
+	if (start >= len)
+		return 0;
+	/* A record ends at the first empty line, i.e. CRLF right after a CRLF. */
+	end = start;
+	while (end + 1 < len &&
+	       !(body[end] == '\r' && body[end + 1] == '\n' &&
+		 (end == start || (end >= 2 && body[end - 2] == '\r' && body[end - 1] == '\n'))))
+		end++;
+	if (end + 1 < len) {
+		/* body[end..end+1] is the separator */
+		*pos = end + 2;
+		if (end == start) {
+			if (why)
+				*why = "empty record";
+			return -EINVAL;
+		}
+		if (*pos == len) {
+			if (why)
+				*why = "separator after the last record";
+			return -EINVAL;
+		}
+	} else {
+		end = len;
+		*pos = len;
+	}
+	return cm_payload_parse(body + start, end - start, out, why) < 0 ? -EINVAL : 1;
+}

@@ -122,8 +122,32 @@ static void test_not_nul_terminated(void)
 	CHECK(p.request_id.len == 3 && memcmp(p.request_id.p, "abc", 3) == 0);
 }
 
+static void test_records(void)
+{
+	const char two[] = "request-id=a\r\nserver=x.example.com\r\n\r\nrequest-id=b\r\n";
+	const char bad_sep[] = "request-id=a\r\n\r\n";
+	const char empty_rec[] = "\r\nrequest-id=a\r\n";
+	struct cm_payload p;
+	const char *why = NULL;
+	size_t pos = 0;
+
+	CHECK(cm_payload_next(two, sizeof(two) - 1, &pos, &p, &why) == 1 && p.request_id.len == 1 &&
+		  p.request_id.p[0] == 'a' && p.server.len == 13,
+	      "%s", why ? why : "");
+	CHECK(cm_payload_next(two, sizeof(two) - 1, &pos, &p, &why) == 1 &&
+	      p.request_id.p[0] == 'b');
+	CHECK(cm_payload_next(two, sizeof(two) - 1, &pos, &p, &why) == 0);
+	pos = 0;
+	CHECK(cm_payload_next("", 0, &pos, &p, &why) == 0, "empty body: none pending");
+	pos = 0;
+	CHECK(cm_payload_next(bad_sep, sizeof(bad_sep) - 1, &pos, &p, &why) == -EINVAL);
+	pos = 0;
+	CHECK(cm_payload_next(empty_rec, sizeof(empty_rec) - 1, &pos, &p, &why) == -EINVAL);
+}
+
 int main(void)
 {
+	test_records();
 	CHECK(for_each(DIR_VALID, valid_case) >= 4, "too few valid examples");
 	CHECK(for_each(DIR_INVALID, invalid_case) >= 10, "too few invalid examples");
 	test_encode_rules();

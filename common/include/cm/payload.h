@@ -63,6 +63,17 @@ int cm_payload_check(enum cm_payload_label label, const char *v, size_t len, con
  */
 int cm_payload_parse(const char *body, size_t len, struct cm_payload *out, const char **why);
 
+/*
+ * A state NOTIFY (after a SUBSCRIBE) carries zero or more records, each a payload as above,
+ * separated by one empty line (CRLF); an empty body means none pending. Parses the record at
+ * *pos and advances *pos past it and its separator. Returns 1 with *out filled, 0 at the end
+ * of the body, or -EINVAL (reason in *why). At most CM_PAYLOAD_RECORDS_MAX records.
+ */
+#define CM_PAYLOAD_RECORDS_MAX 64
+#define CM_PAYLOAD_LIST_MAX (CM_PAYLOAD_MAX * 16)
+int cm_payload_next(const char *body, size_t len, size_t *pos, struct cm_payload *out,
+		    const char **why);
+
 /* Encodes p into buf. Returns the length written (buf is NUL-terminated), -EINVAL if a field
  * fails cm_payload_check (reason in *why), or -ENOSPC. */
 int cm_payload_format(const struct cm_payload *p, char *buf, size_t size, const char **why);
