@@ -23,26 +23,26 @@
 #ifndef CM_LIFECYCLE_H
 #define CM_LIFECYCLE_H
 
-#define CM_KEY_PENDING "beckon:pending:" /* + <kind>:<value>: zset of request refs */
+#define CM_KEY_PENDING "beckon:pending:"    /* + <kind>:<value>: zset of request refs */
 #define CM_KEY_DEADLINES "beckon:deadlines" /* zset of request refs by deadline */
-#define CM_KEY_OUTBOX "beckon:outbox"       /* stream of HTTP posts to make */
+#define CM_KEY_OUTBOX "beckon:outbox"	    /* stream of HTTP posts to make */
 #define CM_OUTBOX_MAXLEN "100000"
 
 #define CM_LUA_LIFECYCLE                                                                           \
 	"local CM_NEXT = {\n"                                                                      \
-	"  queued = {sent=1, delivered=1, failed=1, expired=1, cancelled=1, completed=1},\n"    \
-	"  sent = {delivered=1, failed=1, expired=1, cancelled=1, completed=1},\n"              \
+	"  queued = {sent=1, delivered=1, failed=1, expired=1, cancelled=1, completed=1},\n"       \
+	"  sent = {delivered=1, failed=1, expired=1, cancelled=1, completed=1},\n"                 \
 	"  delivered = {completed=1},\n"                                                           \
 	"}\n"                                                                                      \
 	"local function ref_of(rk) return string.sub(rk, 12) end\n"                                \
 	"local function transition(rk, status, now, extra)\n"                                      \
 	"  local cur = redis.call('HGET', rk, 'status')\n"                                         \
 	"  if not cur then return false, false end\n"                                              \
-	"  if cur == status or not (CM_NEXT[cur] and CM_NEXT[cur][status]) then\n"               \
+	"  if cur == status or not (CM_NEXT[cur] and CM_NEXT[cur][status]) then\n"                 \
 	"    return cur, false\n"                                                                  \
 	"  end\n"                                                                                  \
 	"  local f = {'status', status, status, now}\n"                                            \
-	"  if extra then for k, v in pairs(extra) do f[#f+1] = k; f[#f+1] = v end end\n"         \
+	"  if extra then for k, v in pairs(extra) do f[#f+1] = k; f[#f+1] = v end end\n"           \
 	"  redis.call('HSET', rk, unpack(f))\n"                                                    \
 	"  if status ~= 'sent' then\n"                                                             \
 	"    local pk = redis.call('HGET', rk, 'pending')\n"                                       \
@@ -51,8 +51,8 @@
 	"  end\n"                                                                                  \
 	"  local url = redis.call('HGET', rk, 'status_url')\n"                                     \
 	"  if url and url ~= '' then\n"                                                            \
-	"    local h = redis.call('HMGET', rk, 'request_id', 'sip_status', 'reason')\n"           \
-	"    local body = cjson.encode({request_id = h[1], status = status,\n"                    \
+	"    local h = redis.call('HMGET', rk, 'request_id', 'sip_status', 'reason')\n"            \
+	"    local body = cjson.encode({request_id = h[1], status = status,\n"                     \
 	"      at = tonumber(now), sip_status = tonumber(h[2]), reason = h[3]})\n"                 \
 	"    redis.call('XADD', '" CM_KEY_OUTBOX "', 'MAXLEN', '~', " CM_OUTBOX_MAXLEN ", '*',\n"  \
 	"      'kind', 'receipt', 'url', url, 'body', body, 'ref', ref_of(rk))\n"                  \
