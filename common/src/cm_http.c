@@ -25,6 +25,18 @@
 #include "cm/http.h"
 #include "cm/log.h"
 
+/*
+ * Limits against slow and greedy clients (docs/robustness.md). MHD 0.9.75 has no deadline for
+ * a whole request, only an idle timeout, so a slowloris client that dribbles a header line
+ * every few seconds keeps its connection: what bounds it is the number of connections one
+ * address may hold and what each may cost. The memory pool holds the request line and
+ * headers (beyond it: 414 or 431) and MHD's read buffer; bodies are copied out of it.
+ */
+#define HTTP_IDLE_S 30
+#define HTTP_CONNECTIONS_MAX 4096
+#define HTTP_PER_IP_MAX 512
+#define HTTP_CONN_MEMORY (16 * 1024)
+
 struct cm_http {
 	uv_loop_t *loop;
 	struct MHD_Daemon *d;
@@ -167,10 +179,16 @@ int cm_http_respond_problem(struct cm_http_req *req, int err, const char *detail
 
 void cm_http_suspend(struct cm_http_req *req)
 {
-	if (req->in_handler && !req->answered && !req->suspended) {
+	/* Only a flag here: the connection is suspended after the handler returns, and only if
+	 * it has not been answered meanwhile. Suspending inside the handler and resuming before
+	 * it returns leaves 0.9.75 unable to queue the response (the client then hangs). */
+	if (req->in_handler && !req->answered)
 		req->suspended = true;
-		MHD_suspend_connection(req->conn);
-	}
+}
+
+const char *cm_http_req_header(const struct cm_http_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 static void health(struct cm_http_req *req)
@@ -283,15 +301,13 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		cm_http_respond_problem(req, CM_E_NOT_FOUND, "no such resource");
 	}
 	req->in_handler = false;
-	if (req->suspended && req->answered) {
-		/* answered inside the handler after suspending: undo the suspension */
+	if (req->answered) {
 		req->suspended = false;
-		MHD_resume_connection(conn);
-	}
-	if (req->pending && !req->suspended)
 		return queue_pending(req);
-	if (!req->answered && !req->suspended)
+	}
+	if (!req->suspended)
 		return MHD_NO; /* handler bug: neither answered nor suspended */
+	MHD_suspend_connection(conn);
 	return MHD_YES;
 }
 
@@ -350,11 +366,13 @@ int cm_http_start(uv_loop_t *loop, const struct cm_http_config *cfg, struct cm_h
 	if (v6)
 		flags |= MHD_USE_IPv6;
 	/* The logger must be the first option, or MHD prints early messages itself. */
-	srv->d = MHD_start_daemon(flags, 0, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER,
-				  mhd_logger, NULL, MHD_OPTION_SOCK_ADDR, &ss,
-				  MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_END);
+	srv->d = MHD_start_daemon(
+	    flags, 0, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+	    MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_NOTIFY_COMPLETED, completed_cb, srv,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)HTTP_PER_IP_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
 	if (!srv->d) {
 		free(srv);
 		return -EADDRINUSE;

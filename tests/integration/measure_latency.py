@@ -6,7 +6,7 @@
 Not a test: it asserts nothing about timing, it prints figures. It starts the same real
 stack as the integration tests (redis-server, sip-edge, api-gateway, one contact-agent, an
 app server) in a network namespace of its own. `delivered` is observed without polling the
-API: Redis keyspace notifications on beckon:req:<id> wake the script, which then reads the
+API: Redis keyspace notifications on beckon:req:default:<id> wake the script, which then reads the
 status field; the final GET of each request is checked but not timed.
 
   sudo python3 tests/integration/measure_latency.py [-n 500] [--transport udp|tcp] [--warmup 20]
@@ -50,9 +50,9 @@ def main():
         sub("PSUBSCRIBE", "__keyspace@0__:beckon:req:*")
 
         def wait_delivered(rid):
-            channel = f"__keyspace@0__:beckon:req:{rid}"
+            channel = f"__keyspace@0__:beckon:req:default:{rid}"
             while True:
-                status = ctl("HGET", f"beckon:req:{rid}", "status")
+                status = ctl("HGET", f"beckon:req:default:{rid}", "status")
                 if status == "delivered":
                     return
                 if status == "failed":

@@ -43,9 +43,9 @@ def test_by_number_udp(env):
     edge.proc.wait_log(f"notify answered request-id={rid}")
     # The request record in Redis says the same.
     c = r.client()
-    rec = c.hgetall(f"beckon:req:{rid}")
+    rec = c.hgetall(f"beckon:req:default:{rid}")
     c.close()
-    check(rec.get("status") == "delivered", f"beckon:req:{rid} = {rec}")
+    check(rec.get("status") == "delivered", f"beckon:req:default:{rid} = {rec}")
 
 
 def test_generated_request_id(env):

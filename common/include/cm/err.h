@@ -18,6 +18,7 @@
 	X(CONFLICT, 409, 409, "conflict", "Conflict")                                              \
 	X(TOO_LARGE, 413, 513, "payload-too-large", "Payload too large")                           \
 	X(UNSUPPORTED_MEDIA, 415, 415, "unsupported-media-type", "Unsupported media type")         \
+	X(TOO_MANY, 429, 503, "too-many-requests", "Too many requests")                            \
 	X(UNAVAILABLE, 503, 503, "service-unavailable", "Service unavailable")                     \
 	X(INTERNAL, 500, 500, "internal", "Internal error")
 

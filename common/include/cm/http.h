@@ -62,6 +62,9 @@ void cm_http_stop(struct cm_http *srv);
 /* Marks req as answered later. Only from inside the handler. */
 void cm_http_suspend(struct cm_http_req *req);
 
+/* A request header's value (borrowed, valid as long as req), or NULL. */
+const char *cm_http_req_header(const struct cm_http_req *req, const char *name);
+
 /* Adds a header (copied) to the response that the next cm_http_respond*() sends. At most
  * CM_HTTP_HEADERS_MAX. Returns 0, -ENOSPC or -ENOMEM. */
 int cm_http_header(struct cm_http_req *req, const char *name, const char *value);

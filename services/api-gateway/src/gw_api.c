@@ -1,132 +1,201 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Routes of api-gateway (proto/rest.md). A POST is validated completely before Redis is
- * touched (so a bad body is a 400 whatever state Redis is in), then handed to one Lua script
- * that does everything else atomically: resolve the device to its subscribed bindings, refuse
- * a duplicate request id, store the request (proto/redis.md) and publish one wake-up per
- * target on the owning edge's channel. Because the script is atomic, a Redis failure leaves
- * either the whole request or nothing, and a wake-up is never published for a request that is
- * not stored. The HTTP request stays suspended while Redis works.
+ * Routes of api-gateway (proto/rest.md, proto/soap/). Input is validated completely before
+ * Redis is touched (so a bad request is a 400 or a Fault whatever state Redis is in), then
+ * handed to gw_store, whose result is rendered in the caller's dialect. The HTTP request is
+ * suspended before the store is called: the store answers either at once (refusals) or from
+ * a Redis callback, and cm_http handles both.
+ *
+ * The API client is named by the X-Beckon-Client header until authentication (issue 4)
+ * replaces it with the API key's identity.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
-#include "cm/device.h"
+#include <microhttpd.h>
+
 #include "cm/err.h"
 #include "cm/log.h"
-#include "cm/payload.h"
 #include "gw_api.h"
-#include "gw_record.h"
 #include "gw_request.h"
+#include "gw_soap.h"
 
 #define CALLBACKS_PATH "/v1/callbacks"
-/* Bindings one request may address; a device with more gets the first ones by expiry. */
-#define TARGETS_MAX 64
-#define KEY_MAX (sizeof(CM_KEY_DEVICE) + 8 + CM_DEVICE_MAX + 1)
+#define COMPLETE_SUFFIX "/complete"
+#define SOAP_PATH "/soap"
+#define CLIENT_HEADER "X-Beckon-Client"
 
-/*
- * KEYS[1] beckon:dev:<kind>:<value>   KEYS[2] beckon:req:<id>
- * ARGV: now-ms, retention-s, request_id, device, package, body, payload, binding key prefix,
- *       edge channel prefix, max targets.
- * Returns {"not-found"}, {"conflict"}, or {status, targets, failed_targets}.
- */
-static struct cm_redis_script create_script = {
-    .source =
-	"local now = ARGV[1]\n"
-	"redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)\n"
-	"local ids = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'LIMIT', 0, "
-	"tonumber(ARGV[10]))\n"
-	"local bids, edges = {}, {}\n"
-	"for _, bid in ipairs(ids) do\n"
-	"  local h = redis.call('HMGET', ARGV[8] .. bid, 'subscribed', 'edge')\n"
-	"  if h[1] == '1' and h[2] and h[2] ~= '' then\n"
-	"    bids[#bids + 1] = bid\n"
-	"    edges[#edges + 1] = h[2]\n"
-	"  end\n"
-	"end\n"
-	"if #bids == 0 then return {'not-found'} end\n"
-	"if redis.call('EXISTS', KEYS[2]) == 1 then return {'conflict'} end\n"
-	"local f = {'request_id', ARGV[3], 'device', ARGV[4], 'package', ARGV[5],\n"
-	"  'body', ARGV[6], 'payload', ARGV[7], 'status', 'queued', 'created', now,\n"
-	"  'targets', #bids, 'failed_targets', 0}\n"
-	"for i = 1, #bids do\n"
-	"  f[#f + 1] = 'target:' .. bids[i]\n"
-	"  f[#f + 1] = 'queued'\n"
-	"end\n"
-	"redis.call('HSET', KEYS[2], unpack(f))\n"
-	"redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
-	"local failed = 0\n"
-	"for i = 1, #bids do\n"
-	"  if redis.call('PUBLISH', ARGV[9] .. edges[i], ARGV[3] .. ' ' .. bids[i]) == 0 then\n"
-	"    redis.call('HSET', KEYS[2], 'target:' .. bids[i], 'failed:0:edge-unreachable')\n"
-	"    failed = failed + 1\n"
-	"  end\n"
-	"end\n"
-	"local status = 'queued'\n"
-	"if failed > 0 then\n"
-	"  redis.call('HSET', KEYS[2], 'failed_targets', failed)\n"
-	"  if failed == #bids then\n"
-	"    status = 'failed'\n"
-	"    redis.call('HSET', KEYS[2], 'status', 'failed', 'reason', 'edge-unreachable',\n"
-	"      'failed', now)\n"
-	"  end\n"
-	"end\n"
-	"return {status, #bids, failed}\n",
-};
-
-/* One request waiting on Redis. */
-struct call {
-	struct gw_api *api;
+/* One HTTP request waiting for the store. */
+struct hctx {
 	struct cm_http_req *req;
-	struct gw_request r; /* POST only */
-	char id[GW_REQUEST_ID_MAX + 1];
+	bool soap;
+	bool in_handler, done; /* the store's callback ran inside the handler */
+	enum gw_soap_version version;
 };
 
-static void call_free(struct call *c)
+static const char *header(struct cm_http_req *req, const char *name)
 {
-	if (!c)
-		return;
-	gw_request_free(&c->r);
-	free(c);
+	return cm_http_req_header(req, name);
 }
 
-/* Answers with a problem; 5xx are logged (the client cannot fix them, an operator can). */
-static void problem(struct cm_http_req *req, int err, const char *id, const char *detail)
+/* An application/problem+json answer, with Retry-After for 429. */
+static void problem(struct cm_http_req *req, int err, const char *detail, long retry_after)
 {
-	if (cm_err_http_status(err) >= 500)
-		cm_log_warn("%s %s request-id=%s answered %d: %s", req->method, req->url,
-			    id ? id : "-", cm_err_http_status(err), detail);
-	else
-		cm_log_debug("request-id=%s answered %d: %s", id ? id : "-",
-			     cm_err_http_status(err), detail);
+	char ra[24];
+
+	if (retry_after > 0) {
+		snprintf(ra, sizeof(ra), "%ld", retry_after);
+		cm_http_header(req, "Retry-After", ra);
+	}
 	cm_http_respond_problem(req, err, detail);
 }
 
-/* A Redis error reply: our own script failing is a bug (500); anything else (OOM, LOADING,
- * READONLY, BUSY ...) is Redis being unable to serve right now (503). */
-static void redis_error(struct cm_http_req *req, const char *id, const redisReply *reply)
+static void soap_fault(struct cm_http_req *req, enum gw_soap_version v,
+		       const struct gw_soap_fault *f)
 {
-	char detail[GW_DETAIL_MAX];
-	bool ours = reply->len >= 3 && strncmp(reply->str, "ERR", 3) == 0;
+	unsigned status = 500;
+	size_t len = 0;
+	char *xml = gw_soap_fault_render(v, f, &len, &status);
+	char ra[24];
 
-	cm_log_warn("%s %s request-id=%s: Redis answered: %.200s", req->method, req->url,
-		    id ? id : "-", reply->str);
-	snprintf(detail, sizeof(detail), "%s",
-		 ours ? "storage failed (see the gateway log)"
-		      : "Redis cannot serve the request right now");
-	cm_http_respond_problem(req, ours ? CM_E_INTERNAL : CM_E_UNAVAILABLE, detail);
+	cm_log_debug("soap fault %d: %s", cm_err_http_status(f->err), f->detail);
+	if (f->retry_after > 0) {
+		snprintf(ra, sizeof(ra), "%ld", f->retry_after);
+		cm_http_header(req, "Retry-After", ra);
+	}
+	if (!xml) {
+		cm_http_respond(req, 503, "text/plain", "out of memory", 13);
+		return;
+	}
+	cm_http_respond(req, status, gw_soap_content_type(v), xml, len);
+	free(xml);
 }
 
-static int64_t now_ms(void)
+/* Frees h, unless the handler that called the store still holds it (see dispatch). */
+static void release(struct hctx *h)
 {
-	struct timespec ts;
+	if (h->in_handler)
+		h->done = true;
+	else
+		free(h);
+}
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+/* Answers an error in the request's dialect. */
+static void refuse(struct hctx *h, int err, const char *detail, long retry_after)
+{
+	if (h->soap) {
+		struct gw_soap_fault f = {
+		    .code = GW_FAULT_PROBLEM, .err = err, .retry_after = retry_after};
+
+		snprintf(f.detail, sizeof(f.detail), "%s", detail);
+		soap_fault(h->req, h->version, &f);
+	} else {
+		problem(h->req, err, detail, retry_after);
+	}
+	release(h);
+}
+
+/* gw_store_cb: renders the result and releases the context. */
+static void on_result(const struct gw_result *res, void *data)
+{
+	struct hctx *h = data;
+	struct cm_http_req *req = h->req;
+
+	if (res->err) {
+		refuse(h, res->err, res->detail, res->retry_after);
+		return;
+	}
+	if (h->soap) {
+		size_t len = 0;
+		char *xml = gw_soap_response(h->version, res->op, res->body, &len);
+
+		if (!xml)
+			cm_http_respond(req, 503, "text/plain", "out of memory", 13);
+		else
+			cm_http_respond(req, 200, gw_soap_content_type(h->version), xml, len);
+		free(xml);
+	} else {
+		if (res->op == GW_OP_CREATE && res->request_id) {
+			char loc[sizeof(CALLBACKS_PATH) + GW_REQUEST_ID_MAX + 2];
+
+			snprintf(loc, sizeof(loc), CALLBACKS_PATH "/%s", res->request_id);
+			cm_http_header(req, "Location", loc);
+		}
+		cm_http_respond_json(req, res->status, json_incref(res->body));
+	}
+	release(h);
+}
+
+/* Runs a store operation from inside the handler: suspends the HTTP request only when the
+ * answer will come later from Redis. r is taken (create); id is borrowed (the others). */
+static void dispatch(struct gw_api *api, struct hctx *h, enum gw_op op, struct gw_request *r,
+		     const char *client, const char *id)
+{
+	struct cm_http_req *req = h->req;
+
+	h->in_handler = true;
+	if (op == GW_OP_CREATE)
+		gw_store_create(&api->store, r, on_result, h);
+	else
+		gw_store_op(&api->store, op, client, id, on_result, h);
+	h->in_handler = false;
+	if (h->done)
+		free(h);
+	else
+		cm_http_suspend(req);
+}
+
+static struct hctx *hctx_new(struct cm_http_req *req, bool soap)
+{
+	struct hctx *h = calloc(1, sizeof(*h));
+
+	if (!h) {
+		problem(req, -ENOMEM, "out of memory", 0);
+		return NULL;
+	}
+	h->req = req;
+	h->soap = soap;
+	h->version = GW_SOAP_11;
+	return h;
+}
+
+/* Validates the body tree (REST: JSON text; SOAP: the tree gw_soap built) into a new
+ * gw_request with its client, or refuses. */
+static struct gw_request *request_of(struct gw_api *api, struct hctx *h, json_t *tree)
+{
+	struct cm_http_req *req = h->req;
+	struct gw_request *r = malloc(sizeof(*r));
+	char detail[GW_DETAIL_MAX];
+	int rc;
+
+	if (!r) {
+		refuse(h, -ENOMEM, "out of memory", 0);
+		return NULL;
+	}
+	if (tree)
+		rc = gw_request_from_json(tree, api->store.packages, r, detail, sizeof(detail));
+	else
+		rc = gw_request_parse_with(req->body, req->body_len, api->store.packages, r, detail,
+					   sizeof(detail));
+	if (rc == 0) {
+		rc = gw_request_client(header(req, CLIENT_HEADER), r->client, detail,
+				       sizeof(detail));
+		if (rc < 0)
+			gw_request_free(r);
+	}
+	if (rc < 0) {
+		if (rc != CM_E_BAD_REQUEST)
+			snprintf(detail, sizeof(detail), "%s",
+				 rc == -ENOMEM ? "out of memory"
+					       : "could not generate a request id");
+		free(r);
+		refuse(h, rc, detail, 0);
+		return NULL;
+	}
+	return r;
 }
 
 /* application/json, case-insensitive, optionally followed by parameters. */
@@ -147,233 +216,83 @@ static bool is_json_type(const char *ct)
 	return *ct == '\0' || *ct == ';';
 }
 
-static const char *reply_str(const redisReply *r)
+static bool too_large(struct gw_api *api, struct hctx *h)
 {
-	return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) ? r->str
-										     : NULL;
-}
+	char detail[96];
 
-static void on_created(struct cm_redis *redis, redisReply *reply, void *data)
-{
-	struct call *c = data;
-	struct cm_http_req *req = c->req;
-	char detail[GW_DETAIL_MAX + CM_DEVICE_MAX];
-	const char *status;
-
-	c->api->inflight--;
-	if (!reply) {
-		problem(req, CM_E_UNAVAILABLE, c->r.request_id,
-			"lost the connection to Redis while storing the request; retry with the "
-			"same request_id (409 means it was stored)");
-		goto out;
-	}
-	if (reply->type == REDIS_REPLY_ERROR) {
-		redis_error(req, c->r.request_id, reply);
-		goto out;
-	}
-	status = reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
-		     ? reply_str(reply->element[0])
-		     : NULL;
-	if (!status) {
-		problem(req, CM_E_INTERNAL, c->r.request_id, "unexpected answer from Redis");
-		goto out;
-	}
-	if (strcmp(status, "not-found") == 0) {
-		snprintf(detail, sizeof(detail), "no subscribed binding for device '%s'",
-			 c->r.device_id);
-		problem(req, CM_E_NOT_FOUND, c->r.request_id, detail);
-		goto out;
-	}
-	if (strcmp(status, "conflict") == 0) {
-		snprintf(detail, sizeof(detail), "a request with request_id '%s' exists already",
-			 c->r.request_id);
-		problem(req, CM_E_CONFLICT, c->r.request_id, detail);
-		goto out;
-	}
-	{
-		long long targets = -1, failed = -1;
-
-		if (reply->elements >= 3 && reply->element[1]->type == REDIS_REPLY_INTEGER &&
-		    reply->element[2]->type == REDIS_REPLY_INTEGER) {
-			targets = reply->element[1]->integer;
-			failed = reply->element[2]->integer;
-		}
-		cm_log_info("callback accepted request-id=%s device=%s targets=%lld failed=%lld",
-			    c->r.request_id, c->r.device_id, targets, failed);
-	}
-	snprintf(detail, sizeof(detail), CALLBACKS_PATH "/%s", c->r.request_id);
-	cm_http_header(req, "Location", detail);
-	cm_http_respond_json(req, 202,
-			     json_pack("{ssss}", "request_id", c->r.request_id, "status", status));
-out:
-	call_free(c);
+	if (h->req->body_len <= api->max_body)
+		return false;
+	snprintf(detail, sizeof(detail), "request body larger than %zu bytes", api->max_body);
+	refuse(h, CM_E_TOO_LARGE, detail, 0);
+	return true;
 }
 
 static void post_callback(struct gw_api *api, struct cm_http_req *req)
 {
-	char detail[GW_DETAIL_MAX], devkey[KEY_MAX], reqkey[sizeof(CM_KEY_REQUEST) + 130];
-	char now[24], retention[24], tmax[8];
-	const char *argv[12];
-	size_t lens[12];
-	struct call *c;
-	int rc;
+	struct hctx *h = hctx_new(req, false);
+	struct gw_request *r;
 
+	if (!h || too_large(api, h))
+		return;
 	if (!is_json_type(req->content_type)) {
-		problem(req, CM_E_UNSUPPORTED_MEDIA, NULL, "Content-Type must be application/json");
+		refuse(h, CM_E_UNSUPPORTED_MEDIA, "Content-Type must be application/json", 0);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		problem(req, -ENOMEM, NULL, "out of memory");
-		return;
-	}
-	c->api = api;
-	c->req = req;
-	rc = gw_request_parse(req->body, req->body_len, &c->r, detail, sizeof(detail));
-	if (rc < 0) {
-		if (rc != CM_E_BAD_REQUEST)
-			snprintf(detail, sizeof(detail), "%s",
-				 rc == -ENOMEM ? "out of memory"
-					       : "could not generate a request id");
-		problem(req, rc, NULL, detail);
-		free(c); /* gw_request_parse left nothing to free */
-		return;
-	}
-	if (api->inflight >= GW_API_INFLIGHT_MAX) {
-		problem(req, CM_E_UNAVAILABLE, c->r.request_id,
-			"too many requests waiting on Redis; retry later");
-		goto fail;
-	}
-	if (cm_device_key(&c->r.device, devkey, sizeof(devkey)) < 0 ||
-	    cm_snprintf(reqkey, sizeof(reqkey), CM_KEY_REQUEST "%s", c->r.request_id) < 0) {
-		problem(req, CM_E_INTERNAL, c->r.request_id, "key name too long");
-		goto fail;
-	}
-	cm_snprintf(now, sizeof(now), "%lld", (long long)now_ms());
-	cm_snprintf(retention, sizeof(retention), "%ld", api->retention_s);
-	cm_snprintf(tmax, sizeof(tmax), "%d", TARGETS_MAX);
-	argv[0] = devkey;
-	argv[1] = reqkey;
-	argv[2] = now;
-	argv[3] = retention;
-	argv[4] = c->r.request_id;
-	argv[5] = c->r.device_id;
-	argv[6] = GW_PACKAGE;
-	argv[7] = c->r.body;
-	argv[8] = c->r.payload;
-	argv[9] = CM_KEY_BINDING;
-	argv[10] = CM_KEY_EDGE_CHANNEL;
-	argv[11] = tmax;
-	for (int i = 0; i < 12; i++)
-		lens[i] = strlen(argv[i]);
-	lens[7] = c->r.body_len;
-	lens[8] = c->r.payload_len;
-	rc = cm_redis_eval(api->redis, &create_script, on_created, c, 2, 12, argv, lens);
-	if (rc < 0) {
-		problem(req, CM_E_UNAVAILABLE, c->r.request_id,
-			rc == -ENOTCONN
-			    ? "Redis is unreachable; nothing was stored"
-			    : "could not send the request to Redis; nothing was stored");
-		goto fail;
-	}
-	api->inflight++;
-	cm_http_suspend(req);
-	return;
-fail:
-	call_free(c);
+	r = request_of(api, h, NULL);
+	if (r)
+		dispatch(api, h, GW_OP_CREATE, r, NULL, NULL);
 }
 
-static void on_fetched(struct cm_redis *redis, redisReply *reply, void *data)
+static void callback_op(struct gw_api *api, struct cm_http_req *req, enum gw_op op, const char *id)
 {
-	struct call *c = data;
-	struct cm_http_req *req = c->req;
-	char detail[GW_DETAIL_MAX];
-	struct cm_str *kv = NULL;
-	size_t n;
-	json_t *out;
+	struct hctx *h = hctx_new(req, false);
+	char client[GW_CLIENT_MAX + 1], detail[GW_DETAIL_MAX];
 
-	c->api->inflight--;
-	if (!reply) {
-		problem(req, CM_E_UNAVAILABLE, c->id, "lost the connection to Redis");
-		goto out;
+	if (!h)
+		return;
+	if (gw_request_client(header(req, CLIENT_HEADER), client, detail, sizeof(detail)) < 0) {
+		refuse(h, CM_E_BAD_REQUEST, detail, 0);
+		return;
 	}
-	if (reply->type == REDIS_REPLY_ERROR) {
-		redis_error(req, c->id, reply);
-		goto out;
-	}
-	if (reply->type != REDIS_REPLY_ARRAY) {
-		problem(req, CM_E_INTERNAL, c->id, "unexpected answer from Redis");
-		goto out;
-	}
-	if (reply->elements == 0) {
-		snprintf(detail, sizeof(detail), "no callback request '%s' (or it has expired)",
-			 c->id);
-		problem(req, CM_E_NOT_FOUND, c->id, detail);
-		goto out;
-	}
-	n = reply->elements / 2;
-	kv = calloc(2 * n, sizeof(*kv));
-	if (!kv) {
-		problem(req, -ENOMEM, c->id, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < 2 * n; i++) {
-		const redisReply *e = reply->element[i];
-
-		if (e->type == REDIS_REPLY_STRING)
-			kv[i] = (struct cm_str){e->str, e->len};
-	}
-	out = gw_record_render(kv, n);
-	if (!out) {
-		problem(req, -ENOMEM, c->id, "out of memory");
-		goto out;
-	}
-	cm_http_respond_json(req, 200, out);
-out:
-	free(kv);
-	call_free(c);
+	dispatch(api, h, op, NULL, client, id);
 }
 
-static void get_callback(struct gw_api *api, struct cm_http_req *req, const char *id)
+static void post_soap(struct gw_api *api, struct cm_http_req *req)
 {
-	char key[sizeof(CM_KEY_REQUEST) + GW_REQUEST_ID_MAX + 1];
-	const char *why, *argv[2];
-	size_t lens[2], idlen = strlen(id);
-	struct call *c;
-	char detail[GW_DETAIL_MAX];
+	struct hctx *h = hctx_new(req, true);
+	struct gw_soap_call call;
+	struct gw_soap_fault f;
+	struct gw_request *r;
+	char client[GW_CLIENT_MAX + 1];
 	int rc;
 
-	if (cm_payload_check(CM_PL_REQUEST_ID, id, idlen, &why) < 0) {
-		snprintf(detail, sizeof(detail), "request id in the path %s", why);
-		problem(req, CM_E_BAD_REQUEST, NULL, detail);
+	if (!h)
 		return;
-	}
-	if (api->inflight >= GW_API_INFLIGHT_MAX) {
-		problem(req, CM_E_UNAVAILABLE, id,
-			"too many requests waiting on Redis; retry later");
+	/* The dialect of any Fault follows the Content-Type, even before the body is read. */
+	if (req->content_type && strncasecmp(req->content_type, "application/soap+xml", 20) == 0)
+		h->version = GW_SOAP_12;
+	if (too_large(api, h))
 		return;
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		problem(req, -ENOMEM, id, "out of memory");
-		return;
-	}
-	c->api = api;
-	c->req = req;
-	memcpy(c->id, id, idlen + 1);
-	cm_snprintf(key, sizeof(key), CM_KEY_REQUEST "%s", id);
-	argv[0] = "HGETALL";
-	lens[0] = 7;
-	argv[1] = key;
-	lens[1] = strlen(key);
-	rc = cm_redis_command_argv(api->redis, on_fetched, c, 2, argv, lens);
+	rc = gw_soap_parse(req->body, req->body_len, req->content_type, header(req, "SOAPAction"),
+			   &call, &f);
+	h->version = call.version;
 	if (rc < 0) {
-		problem(req, CM_E_UNAVAILABLE, id, "Redis is unreachable");
-		call_free(c);
+		soap_fault(req, h->version, &f);
+		release(h);
 		return;
 	}
-	api->inflight++;
-	cm_http_suspend(req);
+	if (call.op == GW_OP_CREATE) {
+		r = request_of(api, h, call.request);
+		json_decref(call.request);
+		if (r)
+			dispatch(api, h, GW_OP_CREATE, r, NULL, NULL);
+		return;
+	}
+	if (gw_request_client(header(req, CLIENT_HEADER), client, f.detail, sizeof(f.detail)) < 0) {
+		refuse(h, CM_E_BAD_REQUEST, f.detail, 0);
+		return;
+	}
+	dispatch(api, h, call.op, NULL, client, call.request_id);
 }
 
 static void method_not_allowed(struct cm_http_req *req, const char *allow)
@@ -382,27 +301,48 @@ static void method_not_allowed(struct cm_http_req *req, const char *allow)
 
 	snprintf(detail, sizeof(detail), "method not allowed here; use %s", allow);
 	cm_http_header(req, "Allow", allow);
-	problem(req, CM_E_METHOD, NULL, detail);
+	problem(req, CM_E_METHOD, detail, 0);
 }
 
 void gw_api_handle(struct cm_http_req *req, void *data)
 {
 	struct gw_api *api = data;
-	const char *url = req->url;
-	size_t plen = strlen(CALLBACKS_PATH);
+	const char *url = req->url, *m = req->method;
+	size_t plen = strlen(CALLBACKS_PATH), slen = strlen(COMPLETE_SUFFIX), ulen = strlen(url);
 
 	if (strcmp(url, CALLBACKS_PATH) == 0) {
-		if (strcmp(req->method, "POST") == 0)
+		if (strcmp(m, "POST") == 0)
 			post_callback(api, req);
 		else
 			method_not_allowed(req, "POST");
+	} else if (strncmp(url, CALLBACKS_PATH "/", plen + 1) == 0 && ulen > plen + 1 + slen &&
+		   strcmp(url + ulen - slen, COMPLETE_SUFFIX) == 0) {
+		char id[GW_REQUEST_ID_MAX + 2];
+		size_t n = ulen - plen - 1 - slen;
+
+		if (strcmp(m, "POST") != 0) {
+			method_not_allowed(req, "POST");
+			return;
+		}
+		if (n > GW_REQUEST_ID_MAX)
+			n = GW_REQUEST_ID_MAX + 1; /* refused as too long by the store */
+		memcpy(id, url + plen + 1, n);
+		id[n] = '\0';
+		callback_op(api, req, GW_OP_COMPLETE, id);
 	} else if (strncmp(url, CALLBACKS_PATH "/", plen + 1) == 0) {
-		if (strcmp(req->method, "GET") == 0)
-			get_callback(api, req, url + plen + 1);
+		if (strcmp(m, "GET") == 0)
+			callback_op(api, req, GW_OP_GET, url + plen + 1);
+		else if (strcmp(m, "DELETE") == 0)
+			callback_op(api, req, GW_OP_CANCEL, url + plen + 1);
 		else
-			method_not_allowed(req, "GET");
+			method_not_allowed(req, "GET, DELETE");
+	} else if (strcmp(url, SOAP_PATH) == 0) {
+		if (strcmp(m, "POST") == 0)
+			post_soap(api, req);
+		else
+			method_not_allowed(req, "POST");
 	} else {
-		problem(req, CM_E_NOT_FOUND, NULL, "no such resource");
+		problem(req, CM_E_NOT_FOUND, "no such resource", 0);
 	}
 }
 
@@ -410,5 +350,5 @@ bool gw_api_ready(void *data)
 {
 	struct gw_api *api = data;
 
-	return api->redis && cm_redis_ready(api->redis);
+	return api->store.redis && cm_redis_ready(api->store.redis);
 }

@@ -1,28 +1,31 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The REST API of proto/rest.md on top of cm_http and cm_redis: routing, POST
- * /v1/callbacks (validate with gw_request, then one atomic Lua script that resolves the
- * device, stores the request and wakes the owning sip-edges) and GET /v1/callbacks/{id}.
+ * The HTTP side of api-gateway on top of cm_http: the REST routes of proto/rest.md and the
+ * SOAP endpoint POST /soap (proto/soap/). Each route turns its input into a gw_request or a
+ * request id (gw_request / gw_soap), runs the one gw_store operation, and renders the result
+ * as JSON or as a SOAP response or Fault.
  *
- * Ownership: the gw_api borrows the cm_redis it is given; the caller closes the Redis
- * client before stopping the HTTP server, so every request waiting on Redis is answered
- * (503) while its connection still exists.
+ * Ownership: the gw_api borrows the cm_redis in its store; the caller closes the Redis client
+ * before stopping the HTTP server, so every request waiting on Redis is answered (503) while
+ * its connection still exists.
  */
 #ifndef GW_API_H
 #define GW_API_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "cm/http.h"
-#include "cm/redis.h"
+#include "gw_store.h"
 
-/* Requests waiting on Redis at once; beyond this the API answers 503 at once. */
-#define GW_API_INFLIGHT_MAX 4096
+/* cm_http is given this many times max-body as its hard limit, so that a body a little over
+ * max-body still reaches the handler and is refused in the caller's dialect (a SOAP Fault on
+ * /soap); only far larger bodies are refused by cm_http itself before they are read. */
+#define GW_API_HARD_BODY_FACTOR 4
 
 struct gw_api {
-	struct cm_redis *redis; /* borrowed */
-	long retention_s;	/* EXPIRE of beckon:req:<id> */
-	unsigned inflight;
+	struct gw_store store;
+	size_t max_body; /* 413 (or a Fault) beyond */
 };
 
 /* cm_http handler; data is the struct gw_api. */

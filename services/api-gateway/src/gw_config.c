@@ -5,9 +5,11 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cm/log.h"
 #include "gw_config.h"
+#include "gw_request.h"
 
 const struct cm_opt gw_config_opts[] = {
     CM_OPT_CHECKED_(struct gw_config, http_listen, "http-listen", "127.0.0.1:8080", false,
@@ -19,6 +21,12 @@ const struct cm_opt gw_config_opts[] = {
 		"largest request body accepted, in bytes (413 beyond)"),
     CM_OPT_INT_(struct gw_config, request_retention, "request-retention", "86400", 1, 30L * 86400,
 		"seconds a callback request is kept in Redis after creation"),
+    CM_OPT_INT_(struct gw_config, max_pending_per_device, "max-pending-per-device", "100", 1,
+		1000000, "undelivered requests one device may have waiting (429 beyond)"),
+    CM_OPT_INT_(struct gw_config, max_pending_per_client, "max-pending-per-client", "100000", 1,
+		100000000, "undelivered requests one API client may have waiting (429 beyond)"),
+    CM_OPT_STR_(struct gw_config, packages, "packages", GW_PACKAGE, false,
+		"event packages a request may name, comma-separated; the first is the default"),
     CM_OPT_CHECKED_(struct gw_config, log_level, "log-level", "info", false, cm_check_log_level,
 		    "error, warn, info or debug"),
 };
@@ -27,6 +35,22 @@ const size_t gw_config_nopts = sizeof(gw_config_opts) / sizeof(gw_config_opts[0]
 
 int gw_config_check(const struct gw_config *cfg, char *err, size_t errlen)
 {
+	const char *p = cfg->packages ? cfg->packages : "";
+
+	/* Each name is a SIP event token (RFC 6665), and goes into Redis field names. */
+	do {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		if (!gw_request_token(p, n, GW_PACKAGE_MAX, "-.!%*_+`'~")) {
+			snprintf(err, errlen,
+				 "packages: '%s' is not a comma-separated list of event package "
+				 "names (1 to 64 token characters each)",
+				 cfg->packages ? cfg->packages : "");
+			return -EINVAL;
+		}
+		p = end ? end + 1 : NULL;
+	} while (p);
 	if (!cfg->log_level || cm_log_level_parse(cfg->log_level) < 0) {
 		snprintf(err, errlen, "log-level: '%s' is not error, warn, info or debug",
 			 cfg->log_level ? cfg->log_level : "");

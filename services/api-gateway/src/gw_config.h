@@ -15,6 +15,9 @@ struct gw_config {
 	char *redis_url;
 	long max_body;
 	long request_retention;
+	long max_pending_per_device;
+	long max_pending_per_client;
+	char *packages;
 	char *log_level;
 };
 

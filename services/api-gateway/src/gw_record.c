@@ -107,30 +107,41 @@ static int cmp_target(const void *a, const void *b)
 	return strcmp(sx ? sx : "", sy ? sy : "");
 }
 
+/* How one hash field is rendered; the table order is the order of the JSON object. */
+enum kind { STR, TIME, INT, COUNT, BODY };
+
+static const struct {
+	const char *field, *name;
+	enum kind kind;
+} fields[] = {
+    {"request_id", "request_id", STR},	   {"device", "device", STR},
+    {"package", "package", STR},	   {"status", "status", STR},
+    {"sip_status", "sip_status", INT},	   {"reason", "reason", STR},
+    {"client", "requested_by", STR},	   {"on_behalf_of", "on_behalf_of", STR},
+    {"collapse_key", "collapse_key", STR}, {"status_url", "status_url", STR},
+    {"created", "created_at", TIME},	   {"sent", "sent_at", TIME},
+    {"delivered", "delivered_at", TIME},   {"completed", "completed_at", TIME},
+    {"failed", "failed_at", TIME},	   {"expired", "expired_at", TIME},
+    {"cancelled", "cancelled_at", TIME},   {"deadline", "deadline", TIME},
+    {"attempts", "attempts", COUNT},	   {"body", "request", BODY},
+};
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+static json_t *count_of(struct cm_str s)
+{
+	int64_t v;
+
+	if (!s.p || parse_int(s, &v) < 0)
+		return json_integer(0);
+	return json_integer(v);
+}
+
 json_t *gw_record_render(const struct cm_str *kv, size_t n)
 {
-	enum {
-		REQUEST_ID,
-		DEVICE,
-		PACKAGE,
-		STATUS,
-		SIP_STATUS,
-		REASON,
-		CREATED,
-		SENT,
-		DELIVERED,
-		FAILED,
-		BODY,
-		NFIELDS
-	};
-	static const char *const names[NFIELDS] = {
-	    "request_id", "device", "package",	 "status", "sip_status", "reason",
-	    "created",	  "sent",   "delivered", "failed", "body",
-	};
 	struct cm_str f[NFIELDS] = {{0}};
 	json_t *targets[GW_RECORD_TARGETS_MAX];
 	size_t nt = 0;
-	json_t *out, *arr, *request = NULL;
+	json_t *out, *arr;
 
 	for (size_t i = 0; i < n; i++) {
 		struct cm_str k = kv[2 * i], v = kv[2 * i + 1];
@@ -149,22 +160,43 @@ json_t *gw_record_render(const struct cm_str *kv, size_t n)
 			targets[nt++] = t;
 			continue;
 		}
-		for (int j = 0; j < NFIELDS; j++)
-			if (k.len == strlen(names[j]) && memcmp(k.p, names[j], k.len) == 0)
+		for (size_t j = 0; j < NFIELDS; j++)
+			if (k.len == strlen(fields[j].field) &&
+			    memcmp(k.p, fields[j].field, k.len) == 0)
 				f[j] = v;
 	}
 	qsort(targets, nt, sizeof(targets[0]), cmp_target);
-	if (f[BODY].p)
-		request = json_loadb(f[BODY].p, f[BODY].len, 0, NULL);
-	out = json_pack("{sososososososososososo}", "request_id", str_or_null(f[REQUEST_ID]),
-			"device", str_or_null(f[DEVICE]), "package", str_or_null(f[PACKAGE]),
-			"status", str_or_null(f[STATUS]), "sip_status", int_or_null(f[SIP_STATUS]),
-			"reason", str_or_null(f[REASON]), "created_at", time_or_null(f[CREATED]),
-			"sent_at", time_or_null(f[SENT]), "delivered_at",
-			time_or_null(f[DELIVERED]), "failed_at", time_or_null(f[FAILED]), "request",
-			request ? request : json_null());
+	out = json_object();
 	if (!out)
 		goto nomem;
+	for (size_t j = 0; j < NFIELDS; j++) {
+		json_t *v = NULL;
+
+		switch (fields[j].kind) {
+		case STR:
+			/* An empty optional field (on_behalf_of ...) reads as absent. */
+			v = f[j].len ? str_or_null(f[j]) : json_null();
+			break;
+		case TIME:
+			v = time_or_null(f[j]);
+			break;
+		case INT:
+			v = int_or_null(f[j]);
+			break;
+		case COUNT:
+			v = count_of(f[j]);
+			break;
+		case BODY:
+			v = f[j].p ? json_loadb(f[j].p, f[j].len, 0, NULL) : NULL;
+			if (!v)
+				v = json_null();
+			break;
+		}
+		if (json_object_set_new(out, fields[j].name, v) < 0) {
+			json_decref(out);
+			goto nomem;
+		}
+	}
 	arr = json_array();
 	if (!arr || json_object_set_new(out, "targets", arr) < 0) {
 		json_decref(out);

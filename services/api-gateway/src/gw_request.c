@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Validation and normalisation of POST /v1/callbacks bodies (proto/rest.md). Fields are
- * checked in a fixed order so the same bad body always gets the same detail; every detail
- * names the field. The normalised body is rebuilt from the validated fields only, in that
- * same order, so what Redis stores never depends on the client's key order or spacing.
+ * Validation and normalisation of callback requests (proto/rest.md), whichever front end they
+ * came through. Fields are checked in a fixed order so the same bad request always gets the
+ * same detail; every detail names the field. The normalised body is rebuilt from the
+ * validated fields only, in that same order, so what Redis stores never depends on the
+ * client's key order, spacing or protocol.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <curl/curl.h>
 #include <openssl/rand.h>
 
 #include "cm/err.h"
@@ -23,11 +26,13 @@
 #define KEY_ECHO_MAX 64
 
 static const char *const known_fields[] = {
-    "device",	 "request_id",	"server",    "protocol", "path",
-    "component", "alt_servers", "time_slot", "package",
+    "device",	    "request_id",  "server",	   "protocol", "path",
+    "component",    "alt_servers", "time_slot",	   "package",  "ttl_s",
+    "collapse_key", "status_url",  "on_behalf_of",
 };
 
 struct ctx {
+	const char *packages;
 	char *detail;
 	size_t size;
 	json_t *norm; /* the normalised body being built */
@@ -254,10 +259,26 @@ static int check_alt_servers(struct ctx *c, json_t *root, struct gw_request *out
 	return 0;
 }
 
-static int check_package(struct ctx *c, json_t *root)
+/* Is s[0..len) one of the comma-separated names in list? */
+static bool in_list(const char *list, const char *s, size_t len)
+{
+	while (*list) {
+		const char *end = strchr(list, ',');
+		size_t n = end ? (size_t)(end - list) : strlen(list);
+
+		if (n == len && memcmp(list, s, len) == 0)
+			return true;
+		if (!end)
+			break;
+		list = end + 1;
+	}
+	return false;
+}
+
+static int check_package(struct ctx *c, json_t *root, struct gw_request *out)
 {
 	json_t *v = json_object_get(root, "package");
-	const char *s;
+	const char *s, *list = c->packages;
 	size_t len;
 	int rc = 0;
 
@@ -265,10 +286,148 @@ static int check_package(struct ctx *c, json_t *root)
 		s = need_string(c, v, "package", &len, &rc);
 		if (!s)
 			return rc;
-		if (len != strlen(GW_PACKAGE) || memcmp(s, GW_PACKAGE, len) != 0)
-			return bad(c, "field 'package' must be '" GW_PACKAGE "'");
+		if (len > GW_PACKAGE_MAX || !in_list(list, s, len)) {
+			if (strchr(list, ','))
+				return bad(c, "field 'package' must be one of '%s'", list);
+			return bad(c, "field 'package' must be '%s'", list);
+		}
+	} else {
+		const char *end = strchr(list, ',');
+
+		s = list;
+		len = end ? (size_t)(end - list) : strlen(list);
+		if (len > GW_PACKAGE_MAX)
+			return bad(c, "the default package name is too long");
 	}
-	return json_object_set_new(c->norm, "package", json_string(GW_PACKAGE)) < 0 ? -ENOMEM : 0;
+	memcpy(out->package, s, len);
+	out->package[len] = '\0';
+	return json_object_set_new(c->norm, "package", json_string(out->package)) < 0 ? -ENOMEM : 0;
+}
+
+static int check_ttl(struct ctx *c, json_t *root, struct gw_request *out)
+{
+	json_t *v = json_object_get(root, "ttl_s");
+	json_int_t ttl = GW_TTL_DEFAULT;
+
+	if (v) {
+		if (!json_is_integer(v) || (ttl = json_integer_value(v)) < 0 || ttl > GW_TTL_MAX)
+			return bad(c, "field 'ttl_s' must be an integer in 0..%d", GW_TTL_MAX);
+	}
+	out->ttl_s = (long)ttl;
+	return json_object_set_new(c->norm, "ttl_s", json_integer(ttl)) < 0 ? -ENOMEM : 0;
+}
+
+bool gw_request_token(const char *s, size_t len, size_t max, const char *extra)
+{
+	if (len == 0 || len > max)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = s[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || (ch != '\0' && strchr(extra, ch))))
+			return false;
+	}
+	return true;
+}
+
+/* An optional token field copied into out (size max + 1); "" when absent. */
+static int token_field(struct ctx *c, json_t *root, const char *name, size_t max, const char *extra,
+		       const char *rule, char *out)
+{
+	json_t *v = json_object_get(root, name);
+	const char *s;
+	size_t len;
+	int rc = 0;
+
+	if (!v)
+		return 0;
+	s = need_string(c, v, name, &len, &rc);
+	if (!s)
+		return rc;
+	if (!gw_request_token(s, len, max, extra))
+		return bad(c, "field '%s' must be %s", name, rule);
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return json_object_set(c->norm, name, v) < 0 ? -ENOMEM : 0;
+}
+
+/* status_url: an absolute http or https URL, checked with libcurl's own URL parser (the one
+ * that will POST the receipts), printable ASCII only. */
+static int check_status_url(struct ctx *c, json_t *root, struct gw_request *out)
+{
+	json_t *v = json_object_get(root, "status_url");
+	const char *s, *rule = "must be an absolute http or https URL";
+	char *scheme = NULL, *host = NULL;
+	CURLU *u;
+	size_t len;
+	int rc = 0;
+
+	if (!v)
+		return 0;
+	s = need_string(c, v, "status_url", &len, &rc);
+	if (!s)
+		return rc;
+	if (len == 0 || len > GW_STATUS_URL_MAX)
+		return bad(c, "field 'status_url' must be 1 to %d octets", GW_STATUS_URL_MAX);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7F)
+			return bad(c, "field 'status_url' %s (printable ASCII, no spaces)", rule);
+	u = curl_url();
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0] ||
+	    (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+		rc = bad(c, "field 'status_url' %s", rule);
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	if (rc < 0)
+		return rc;
+	out->status_url = strdup(s);
+	if (!out->status_url || json_object_set(c->norm, "status_url", v) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static int digits(const char *s, size_t n)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (s[i] - '0');
+	return v;
+}
+
+/* The end of a time_slot that cm_payload_check accepted: the RFC 3339 date-time after '/'. */
+static int64_t slot_end_ms(const char *slot, size_t len)
+{
+	const char *s = memchr(slot, '/', len);
+	size_t n, i = 19;
+	struct tm tm = {0};
+	long off = 0;
+
+	if (!s)
+		return 0;
+	s++;
+	n = len - (size_t)(s - slot);
+	if (n < 20)
+		return 0;
+	tm.tm_year = digits(s, 4) - 1900;
+	tm.tm_mon = digits(s + 5, 2) - 1;
+	tm.tm_mday = digits(s + 8, 2);
+	tm.tm_hour = digits(s + 11, 2);
+	tm.tm_min = digits(s + 14, 2);
+	tm.tm_sec = digits(s + 17, 2);
+	if (s[i] == '.')
+		while (++i < n && s[i] >= '0' && s[i] <= '9')
+			;
+	if (i + 6 == n && (s[i] == '+' || s[i] == '-'))
+		off = (s[i] == '-' ? -1 : 1) *
+		      (digits(s + i + 1, 2) * 3600L + digits(s + i + 4, 2) * 60L);
+	return ((int64_t)timegm(&tm) - off) * 1000;
 }
 
 static int validate(struct ctx *c, json_t *root, struct gw_request *out)
@@ -298,41 +457,33 @@ static int validate(struct ctx *c, json_t *root, struct gw_request *out)
 	    (rc = payload_field(c, root, "component", CM_PL_COMPONENT, &c->pl.component)) < 0 ||
 	    (rc = check_alt_servers(c, root, out)) < 0 ||
 	    (rc = payload_field(c, root, "time_slot", CM_PL_TIME_SLOT, &c->pl.time_slot)) < 0 ||
-	    (rc = check_package(c, root)) < 0)
+	    (rc = check_package(c, root, out)) < 0 || (rc = check_ttl(c, root, out)) < 0 ||
+	    (rc = token_field(c, root, "collapse_key", GW_COLLAPSE_KEY_MAX, "._-",
+			      "1 to 64 of A-Z a-z 0-9 . _ -", out->collapse_key)) < 0 ||
+	    (rc = check_status_url(c, root, out)) < 0 ||
+	    (rc = token_field(c, root, "on_behalf_of", GW_ON_BEHALF_OF_MAX, "._:-",
+			      "1 to 128 of A-Z a-z 0-9 . _ : -", out->on_behalf_of)) < 0)
 		return rc;
+	if (c->pl.time_slot.p)
+		out->slot_end_ms = slot_end_ms(c->pl.time_slot.p, c->pl.time_slot.len);
 	return 0;
 }
 
-int gw_request_parse(const char *body, size_t len, struct gw_request *out, char *detail,
-		     size_t size)
+int gw_request_from_json(json_t *root, const char *packages, struct gw_request *out, char *detail,
+			 size_t size)
 {
 	struct ctx *c;
-	json_error_t jerr;
-	json_t *root = NULL;
 	const char *why = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	memcpy(out->client, GW_CLIENT_DEFAULT, sizeof(GW_CLIENT_DEFAULT));
 	if (size)
 		detail[0] = '\0';
-	if (too_deep(body, len)) {
-		snprintf(detail, size, "malformed JSON: nested deeper than %d levels",
-			 GW_JSON_DEPTH_MAX);
-		return CM_E_BAD_REQUEST;
-	}
-	/* Duplicate keys are refused: which of the two a client meant is a guess. Any JSON
-	 * value is decoded so that a non-object gets its own detail. */
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-	if (!root) {
-		snprintf(detail, size, "malformed JSON: %s (line %d, column %d)", jerr.text,
-			 jerr.line, jerr.column);
-		return CM_E_BAD_REQUEST;
-	}
 	c = calloc(1, sizeof(*c));
-	if (!c) {
-		json_decref(root);
+	if (!c)
 		return -ENOMEM;
-	}
+	c->packages = packages && packages[0] ? packages : GW_PACKAGE;
 	c->detail = detail;
 	c->size = size;
 	c->norm = json_object();
@@ -363,10 +514,80 @@ int gw_request_parse(const char *body, size_t len, struct gw_request *out, char 
 	out->body_len = strlen(out->body);
 	rc = 0;
 out:
+	if (rc < 0)
+		gw_request_free(out);
 	json_decref(c->norm);
-	json_decref(root);
 	free(c);
 	return rc;
+}
+
+int gw_request_parse_with(const char *body, size_t len, const char *packages,
+			  struct gw_request *out, char *detail, size_t size)
+{
+	json_error_t jerr;
+	json_t *root;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (size)
+		detail[0] = '\0';
+	if (too_deep(body, len)) {
+		snprintf(detail, size, "malformed JSON: nested deeper than %d levels",
+			 GW_JSON_DEPTH_MAX);
+		return CM_E_BAD_REQUEST;
+	}
+	/* Duplicate keys are refused: which of the two a client meant is a guess. Any JSON
+	 * value is decoded so that a non-object gets its own detail. */
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (!root) {
+		snprintf(detail, size, "malformed JSON: %s (line %d, column %d)", jerr.text,
+			 jerr.line, jerr.column);
+		return CM_E_BAD_REQUEST;
+	}
+	rc = gw_request_from_json(root, packages, out, detail, size);
+	json_decref(root);
+	return rc;
+}
+
+int gw_request_parse(const char *body, size_t len, struct gw_request *out, char *detail,
+		     size_t size)
+{
+	return gw_request_parse_with(body, len, NULL, out, detail, size);
+}
+
+int gw_request_client(const char *hdr, char out[GW_CLIENT_MAX + 1], char *detail, size_t size)
+{
+	size_t len;
+
+	if (!hdr) {
+		memcpy(out, GW_CLIENT_DEFAULT, sizeof(GW_CLIENT_DEFAULT));
+		return 0;
+	}
+	len = strlen(hdr);
+	if (!gw_request_token(hdr, len, GW_CLIENT_MAX, "._-")) {
+		snprintf(detail, size,
+			 "header 'X-Beckon-Client' must be 1 to 64 of A-Z a-z 0-9 . _ -");
+		return CM_E_BAD_REQUEST;
+	}
+	memcpy(out, hdr, len + 1);
+	return 0;
+}
+
+int gw_request_deadline(const struct gw_request *r, int64_t now_ms, int64_t *deadline, char *detail,
+			size_t size)
+{
+	int64_t d = now_ms + (r->ttl_s > 0 ? r->ttl_s * 1000 : GW_TTL_ZERO_GRACE_MS);
+
+	if (r->slot_end_ms) {
+		if (r->slot_end_ms <= now_ms) {
+			snprintf(detail, size, "time_slot has already ended");
+			return CM_E_BAD_REQUEST;
+		}
+		if (r->slot_end_ms < d)
+			d = r->slot_end_ms;
+	}
+	*deadline = d;
+	return 0;
 }
 
 void gw_request_free(struct gw_request *r)
@@ -376,6 +597,8 @@ void gw_request_free(struct gw_request *r)
 	free(r->body);
 	r->body = NULL;
 	r->body_len = 0;
+	free(r->status_url);
+	r->status_url = NULL;
 }
 
 int gw_request_uuid(char out[GW_UUID_LEN + 1])

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * api-gateway: the REST API through which application servers ask beckon for callbacks
- * (proto/rest.md). This file only reads the settings, builds the loop, the Redis client and
- * the HTTP server, and shuts them down on SIGINT/SIGTERM; the API itself is gw_api.c.
+ * api-gateway: the REST and SOAP API through which application servers ask beckon for
+ * callbacks (proto/rest.md, proto/soap/). This file only reads the settings, builds the loop,
+ * the Redis client, the HTTP server, the expiry sweeper and the outbox worker, and shuts them
+ * down on SIGINT/SIGTERM; the API itself is gw_api.c.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -14,14 +15,18 @@
 #include "cm/http.h"
 #include "cm/log.h"
 #include "cm/redis.h"
+#include "cm/sweeper.h"
 #include "gw_api.h"
 #include "gw_config.h"
+#include "gw_outbox.h"
 
 struct app {
 	uv_loop_t loop;
 	uv_signal_t sigint, sigterm;
 	struct cm_redis *redis;
 	struct cm_http *http;
+	struct cm_sweeper *sweeper;
+	struct gw_outbox *outbox;
 	struct gw_api api;
 };
 
@@ -32,11 +37,15 @@ static void on_signal(uv_signal_t *s, int signum)
 	cm_log_info("api-gateway stopping (signal %d)", signum);
 	uv_close((uv_handle_t *)&a->sigint, NULL);
 	uv_close((uv_handle_t *)&a->sigterm, NULL);
-	/* Redis first: closing it runs every pending callback with no reply, which answers each
+	cm_sweeper_stop(a->sweeper);
+	a->sweeper = NULL;
+	gw_outbox_stop(a->outbox);
+	a->outbox = NULL;
+	/* Redis next: closing it runs every pending callback with no reply, which answers each
 	 * suspended HTTP request (503) while the HTTP server still exists. */
 	cm_redis_close(a->redis);
 	a->redis = NULL;
-	a->api.redis = NULL;
+	a->api.store.redis = NULL;
 	cm_http_stop(a->http);
 	a->http = NULL;
 }
@@ -72,12 +81,16 @@ int main(int argc, char **argv)
 			     cfg.redis_url);
 		goto out_loop;
 	}
-	a.api.redis = a.redis;
-	a.api.retention_s = cfg.request_retention;
+	a.api.store.redis = a.redis;
+	a.api.store.retention_s = cfg.request_retention;
+	a.api.store.max_per_device = cfg.max_pending_per_device;
+	a.api.store.max_per_client = cfg.max_pending_per_client;
+	a.api.store.packages = cfg.packages;
+	a.api.max_body = (size_t)cfg.max_body;
 	cm_redis_start(a.redis);
 
 	hc.listen = cfg.http_listen;
-	hc.max_body = (size_t)cfg.max_body;
+	hc.max_body = (size_t)cfg.max_body * GW_API_HARD_BODY_FACTOR;
 	hc.handler = gw_api_handle;
 	hc.ready = gw_api_ready;
 	hc.data = &a.api;
@@ -85,6 +98,15 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		cm_log_error("api-gateway: cannot listen on %s: %s", cfg.http_listen,
 			     uv_strerror(rc));
+		cm_redis_close(a.redis);
+		uv_run(&a.loop, UV_RUN_DEFAULT);
+		goto out_loop;
+	}
+	if (cm_sweeper_start(&a.loop, a.redis, &a.sweeper) < 0 ||
+	    gw_outbox_start(&a.loop, a.redis, &a.outbox) < 0) {
+		cm_log_error("api-gateway: cannot start the sweeper or the outbox worker");
+		cm_sweeper_stop(a.sweeper);
+		cm_http_stop(a.http);
 		cm_redis_close(a.redis);
 		uv_run(&a.loop, UV_RUN_DEFAULT);
 		goto out_loop;

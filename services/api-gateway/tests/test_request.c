@@ -189,7 +189,7 @@ static void check_full_output(void)
 	    "\"app.example.com\",\"port\":443},\"protocol\":\"https\",\"path\":\"/contact/42\","
 	    "\"component\":\"voicemail\",\"alt_servers\":[{\"host\":\"192.0.2.10\",\"port\":8443},"
 	    "{\"host\":\"2001:db8::10\",\"port\":443}],\"time_slot\":\"2026-11-26T10:00:00Z/"
-	    "2026-11-26T10:30:00Z\",\"package\":\"application-server-contact-me\"}";
+	    "2026-11-26T10:30:00Z\",\"package\":\"application-server-contact-me\",\"ttl_s\":300}";
 	struct gw_request r;
 	char detail[GW_DETAIL_MAX];
 	int rc = gw_request_parse(body, sizeof(body) - 1, &r, detail, sizeof(detail));
@@ -203,8 +203,72 @@ static void check_full_output(void)
 	CHECK(strcmp(r.request_id, "app-42") == 0 && !r.generated_id, "request id");
 	CHECK(strcmp(r.device_id, "7546658000") == 0 && r.device.kind == CM_DEV_NUM, "device");
 	CHECK(r.n_alt_servers == 2, "alt servers");
+	CHECK(r.ttl_s == GW_TTL_DEFAULT && strcmp(r.client, GW_CLIENT_DEFAULT) == 0, "defaults");
+	CHECK(r.slot_end_ms == 1795689000000LL, "slot end %lld", (long long)r.slot_end_ms);
 	gw_request_free(&r);
 	gw_request_free(&r); /* twice is harmless */
+}
+
+/* The issue-3 fields: ttl_s, deadline, collapse_key, status_url, on_behalf_of, packages, the
+ * client header. */
+static void check_lifecycle_fields(void)
+{
+	static const char body[] =
+	    "{\"device\":\"1\",\"ttl_s\":60,\"collapse_key\":\"k.1\",\"on_behalf_of\":\"as:7\","
+	    "\"status_url\":\"http://127.0.0.1:9/r\",\"time_slot\":"
+	    "\"2026-11-26T08:00:00Z/2026-11-26T10:00:30+01:00\"}";
+	struct gw_request r;
+	char detail[GW_DETAIL_MAX], client[GW_CLIENT_MAX + 1];
+	int64_t dl = 0, end = 1795683630000LL; /* 09:00:30Z */
+	int rc = gw_request_parse(body, sizeof(body) - 1, &r, detail, sizeof(detail));
+
+	CHECK(rc == 0, "lifecycle fields refused: %s", detail);
+	if (rc)
+		return;
+	CHECK(r.ttl_s == 60 && strcmp(r.collapse_key, "k.1") == 0 &&
+		  strcmp(r.on_behalf_of, "as:7") == 0 && r.status_url &&
+		  strcmp(r.status_url, "http://127.0.0.1:9/r") == 0,
+	      "fields");
+	CHECK(r.slot_end_ms == end, "slot end %lld", (long long)r.slot_end_ms);
+	/* deadline = min(now + ttl, slot end); a slot already over is refused */
+	CHECK(gw_request_deadline(&r, end - 100000, &dl, detail, sizeof(detail)) == 0 &&
+		  dl == end - 40000,
+	      "ttl deadline %lld", (long long)dl);
+	CHECK(gw_request_deadline(&r, end - 10000, &dl, detail, sizeof(detail)) == 0 && dl == end,
+	      "slot deadline %lld", (long long)dl);
+	CHECK(gw_request_deadline(&r, end, &dl, detail, sizeof(detail)) == CM_E_BAD_REQUEST &&
+		  strstr(detail, "time_slot has already ended"),
+	      "slot over: %s", detail);
+	r.ttl_s = 0;
+	r.slot_end_ms = 0;
+	CHECK(gw_request_deadline(&r, 1000, &dl, detail, sizeof(detail)) == 0 &&
+		  dl == 1000 + GW_TTL_ZERO_GRACE_MS,
+	      "ttl 0 deadline %lld", (long long)dl);
+	gw_request_free(&r);
+
+	/* packages: the first is the default; others must be listed */
+	rc = gw_request_parse_with("{\"device\":\"1\"}", 14, "a.b,c-d", &r, detail, sizeof(detail));
+	CHECK(rc == 0 && strcmp(r.package, "a.b") == 0, "default package %s", r.package);
+	gw_request_free(&r);
+	rc = gw_request_parse_with("{\"device\":\"1\",\"package\":\"c-d\"}", 30, "a.b,c-d", &r,
+				   detail, sizeof(detail));
+	CHECK(rc == 0 && strcmp(r.package, "c-d") == 0, "second package: %s", detail);
+	gw_request_free(&r);
+	rc = gw_request_parse_with("{\"device\":\"1\",\"package\":\"x\"}", 28, "a.b,c-d", &r,
+				   detail, sizeof(detail));
+	CHECK(rc == CM_E_BAD_REQUEST && strstr(detail, "must be one of 'a.b,c-d'"), "%s", detail);
+
+	CHECK(gw_request_client(NULL, client, detail, sizeof(detail)) == 0 &&
+		  strcmp(client, "default") == 0,
+	      "default client");
+	CHECK(gw_request_client("app-1.eu_2", client, detail, sizeof(detail)) == 0 &&
+		  strcmp(client, "app-1.eu_2") == 0,
+	      "client");
+	CHECK(gw_request_client("a:b", client, detail, sizeof(detail)) == CM_E_BAD_REQUEST &&
+		  strstr(detail, "X-Beckon-Client"),
+	      "bad client");
+	CHECK(gw_request_client("", client, detail, sizeof(detail)) == CM_E_BAD_REQUEST,
+	      "empty client");
 }
 
 static void check_refused(const char *body, size_t len, const char *want)
@@ -274,6 +338,7 @@ int main(void)
 	CHECK(ni >= 40, "only %d invalid examples", ni);
 	printf("%d valid and %d invalid examples\n", nv, ni);
 	check_full_output();
+	check_lifecycle_fields();
 	check_edge_cases();
 	return check_done();
 }

@@ -14,6 +14,13 @@
  * +sip.instance: NUTAG_INSTANCE only reaches the Contact when the "outbound" option (RFC
  * 5626 reg-id) is on, which we do not want against a registrar that lacks it; the feature is
  * therefore set with NUTAG_M_FEATURES.
+ *
+ * Explicit subscriptions (setting subscribe): one nua handle per package, nua_subscribe
+ * with Event, Accept and Expires; nua refreshes it before it expires and nua_shutdown sends
+ * the un-SUBSCRIBE. A NOTIFY inside that dialog is answered 200 by nua itself
+ * (nua_notify_server_preprocess: "solicited") before nua_i_notify reaches us, so a bad body
+ * there can only be logged, not refused. Its body lists zero or more requests
+ * (cm_payload_next); each is handled like the request of an out-of-dialog NOTIFY.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,17 +45,78 @@
 #include "cm/payload.h"
 #include "cm/su_uv.h"
 
-#define CA_USER_AGENT "beckon-contact-agent/0.1"
+#define CA_USER_AGENT "beckon-contact-agent/" CA_VERSION
+#define CA_HELLO_AGENT "contact-agent/" CA_VERSION
 #define CA_SHUTDOWN_GUARD_MS 5000
+#define CA_UNSUBSCRIBE_WAIT_MS 2000
+
+static void shutdown_sip(struct ca_agent *a);
 
 static void timer_closed(uv_handle_t *h);
 
 static int do_register(struct ca_agent *a)
 {
 	nua_register(a->reg, NUTAG_REGISTRAR(a->set->registrar), NUTAG_PROXY(a->set->registrar),
-		     SIPTAG_ACCEPT_STR(CM_PAYLOAD_MEDIA_TYPE), SIPTAG_EXPIRES_STR(a->expires),
-		     TAG_END());
+		     TAG_IF(a->set->register_accept, SIPTAG_ACCEPT_STR(a->packages.accept)),
+		     SIPTAG_EXPIRES_STR(a->expires), TAG_END());
 	return 0;
+}
+
+/* Sends a SUBSCRIBE for each package that has no subscription. */
+static void subscribe_missing(struct ca_agent *a)
+{
+	char accept[sizeof(CA_MEDIA_PREFIX) + CA_PACKAGE_NAME_MAX];
+
+	for (size_t i = 0; i < a->packages.n; i++) {
+		const char *pkg = a->packages.name[i];
+
+		if (a->sub[i])
+			continue;
+		/* To and Request-URI are the AOR (the resource whose events we want); like the
+		 * REGISTER it is routed to the registrar, whatever the AOR's domain resolves
+		 * to. */
+		a->sub[i] = nua_handle(a->nua, NULL, SIPTAG_TO_STR(a->set->aor), TAG_END());
+		if (!a->sub[i]) {
+			cm_log_error("subscribe not sent package=%s: out of memory", pkg);
+			continue;
+		}
+		snprintf(accept, sizeof(accept), "%s%s", CA_MEDIA_PREFIX, pkg);
+		nua_subscribe(a->sub[i], NUTAG_PROXY(a->set->registrar),
+			      TAG_IF(a->sub_contact[0], SIPTAG_CONTACT_STR(a->sub_contact)),
+			      SIPTAG_EVENT_STR(pkg), SIPTAG_ACCEPT_STR(accept),
+			      SIPTAG_EXPIRES_STR(a->sub_expires), TAG_END());
+		cm_log_debug("subscribe sent package=%s expires=%s", pkg, a->sub_expires);
+	}
+}
+
+static void resubscribe_cb(uv_timer_t *t)
+{
+	struct ca_agent *a = t->data;
+
+	if (!a->stopping && a->registered_once)
+		subscribe_missing(a);
+}
+
+/* Forgets the subscription of package i and tries again after register-retry. */
+static void drop_subscription(struct ca_agent *a, size_t i, bool retry)
+{
+	if (a->stopping)
+		return; /* nua_shutdown is ending it; nua_destroy frees the handle */
+	nua_handle_destroy(a->sub[i]);
+	a->sub[i] = NULL;
+	if (retry && !a->stopping && a->sub_timer_init &&
+	    !uv_is_active((uv_handle_t *)&a->sub_timer))
+		uv_timer_start(&a->sub_timer, resubscribe_cb,
+			       (uint64_t)a->set->register_retry * 1000, 0);
+}
+
+/* The package index of a subscription handle, or -1. */
+static int sub_index(const struct ca_agent *a, const nua_handle_t *nh)
+{
+	for (size_t i = 0; i < a->packages.n; i++)
+		if (a->sub[i] && a->sub[i] == nh)
+			return (int)i;
+	return -1;
 }
 
 static void retry_cb(uv_timer_t *t)
@@ -72,31 +140,56 @@ static long seconds_or(const char *v, long dflt)
 	return errno || end == v || n < 0 ? dflt : n;
 }
 
-/* Expiry the registrar granted to our binding: our contact's expires parameter (found by
- * instance id when we have one), else the Expires header, else what we asked for. */
-static long granted_expires(const struct ca_agent *a, sip_t const *sip)
+/* Our binding among the Contacts of a REGISTER answer: found by instance id when we have
+ * one, else the first. NULL when there is none. */
+static const sip_contact_t *our_contact(const struct ca_agent *a, sip_t const *sip)
 {
 	const sip_contact_t *m, *pick = NULL;
 
-	if (!sip)
-		return a->set->expires;
-	for (m = sip->sip_contact; m; m = m->m_next) {
+	for (m = sip ? sip->sip_contact : NULL; m; m = m->m_next) {
 		const char *inst = msg_header_find_param(m->m_common, "+sip.instance=");
 
 		if (a->set->instance_id && *a->set->instance_id) {
-			if (inst && strstr(inst, a->set->instance_id)) {
-				pick = m;
-				break;
-			}
+			if (inst && strstr(inst, a->set->instance_id))
+				return m;
 		} else if (!pick) {
 			pick = m;
 		}
 	}
+	return pick;
+}
+
+/* Expiry the registrar granted to our binding: our contact's expires parameter, else the
+ * Expires header, else what we asked for. */
+static long granted_expires(const struct ca_agent *a, sip_t const *sip)
+{
+	const sip_contact_t *pick = our_contact(a, sip);
+
+	if (!sip)
+		return a->set->expires;
 	if (pick && pick->m_expires)
 		return seconds_or(pick->m_expires, a->set->expires);
 	if (sip->sip_expires)
 		return (long)sip->sip_expires->ex_delta;
 	return a->set->expires;
+}
+
+/* Remembers the Contact our SUBSCRIBEs carry: the registered Contact URI plus
+ * +sip.instance, so the notifier finds the binding exactly as the REGISTER made it (nua's
+ * own Contact for a SUBSCRIBE drops the feature parameters). */
+static void remember_contact(struct ca_agent *a, sip_t const *sip)
+{
+	const sip_contact_t *m = our_contact(a, sip);
+	su_home_t home[1] = {SU_HOME_INIT(home)};
+	char *uri;
+
+	if (!m || !a->set->instance_id || !*a->set->instance_id)
+		return;
+	uri = url_as_string(home, m->m_url);
+	if (uri && snprintf(a->sub_contact, sizeof(a->sub_contact), "<%s>;+sip.instance=\"<%s>\"",
+			    uri, a->set->instance_id) >= (int)sizeof(a->sub_contact))
+		a->sub_contact[0] = '\0';
+	su_home_deinit(home);
 }
 
 static void on_register(struct ca_agent *a, int status, char const *phrase, sip_t const *sip)
@@ -105,69 +198,72 @@ static void on_register(struct ca_agent *a, int status, char const *phrase, sip_
 		return;
 	if (status < 300) {
 		cm_log_info("registered aor=%s expires=%ld", a->set->aor, granted_expires(a, sip));
+		remember_contact(a, sip);
+		/* The application server learns where the device is after the first
+		 * registration, and again after an outage, when it may have been forgotten. */
+		if (!a->registered_once || a->reg_failed)
+			ca_hello_send(&a->hello);
+		a->registered_once = true;
+		a->reg_failed = false;
+		if (a->set->subscribe)
+			subscribe_missing(a);
 		return;
 	}
+	a->reg_failed = true;
 	cm_log_warn("register failed status=%d phrase=%s aor=%s registrar=%s retry-in=%lds", status,
 		    phrase ? phrase : "", a->set->aor, a->set->registrar, a->set->register_retry);
 	if (!a->stopping)
 		uv_timer_start(&a->timer, retry_cb, (uint64_t)a->set->register_retry * 1000, 0);
 }
 
-/* Checks the NOTIFY, answers it, and starts the callback. Runs inside nua's callback, where
- * NUTAG_WITH_THIS refers to this request. */
-static void on_notify(struct ca_agent *a, nua_handle_t *nh, sip_t const *sip)
+/* Handles one request of a NOTIFY (already answered): de-duplication, time-slot, trust,
+ * then the callback now or when its window opens. */
+static void handle_request(struct ca_agent *a, const struct cm_payload *p, const char *call_id)
 {
-	nua_t *nua = a->nua;
-	const char *call_id = sip && sip->sip_call_id ? sip->sip_call_id->i_id : "-";
-	const char *why = NULL;
-	struct cm_payload p;
+	int64_t start_ms = 0, end_ms = 0;
+	enum ca_slot_when when = CA_SLOT_NOW;
+	uint64_t delay = 0;
 	struct ca_plan *plan;
 	int rc;
 
-	if (!sip || !sip->sip_event || strcmp(sip->sip_event->o_type, CM_PAYLOAD_EVENT) != 0) {
-		cm_log_info("notify refused status=489 call-id=%s event=%s", call_id,
-			    sip && sip->sip_event ? sip->sip_event->o_type : "-");
-		nua_respond(nh, SIP_489_BAD_EVENT, NUTAG_WITH_THIS(nua),
-			    SIPTAG_ALLOW_EVENTS_STR(CM_PAYLOAD_EVENT), TAG_END());
+	cm_log_info("notify received request-id=%.*s server=%.*s call-id=%s",
+		    (int)p->request_id.len, p->request_id.p, p->server.p ? (int)p->server.len : 1,
+		    p->server.p ? p->server.p : "-", call_id);
+	if (ca_dedup_seen(&a->dedup, p->request_id.p, p->request_id.len, p->server.p, p->server.len,
+			  uv_now(a->loop) + 1)) {
+		cm_log_info("duplicate request-id=%.*s ignored: already handled",
+			    (int)p->request_id.len, p->request_id.p);
 		return;
 	}
-	if (!sip->sip_content_type || !sip->sip_content_type->c_type ||
-	    strcasecmp(sip->sip_content_type->c_type, CM_PAYLOAD_MEDIA_TYPE) != 0) {
-		cm_log_info("notify refused status=415 call-id=%s content-type=%s", call_id,
-			    sip->sip_content_type && sip->sip_content_type->c_type
-				? sip->sip_content_type->c_type
-				: "-");
-		nua_respond(nh, SIP_415_UNSUPPORTED_MEDIA, NUTAG_WITH_THIS(nua),
-			    SIPTAG_ACCEPT_STR(CM_PAYLOAD_MEDIA_TYPE), TAG_END());
-		return;
+	if (p->time_slot.p) {
+		if (ca_slot_parse(p->time_slot.p, p->time_slot.len, &start_ms, &end_ms) == 0)
+			when = ca_slot_decide(start_ms, end_ms, ca_slot_now_ms(), &delay);
+		else
+			cm_log_warn("time-slot unreadable request-id=%.*s: calling back now",
+				    (int)p->request_id.len, p->request_id.p);
+		if (when == CA_SLOT_OVER) {
+			cm_log_info("time-slot over request-id=%.*s time-slot=%.*s: skipped",
+				    (int)p->request_id.len, p->request_id.p, (int)p->time_slot.len,
+				    p->time_slot.p);
+			return;
+		}
 	}
-	if (!sip->sip_payload ||
-	    cm_payload_parse(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &p, &why) < 0) {
-		why = sip->sip_payload ? (why ? why : "malformed body") : "empty body";
-		cm_log_info("notify refused status=400 call-id=%s reason=%s", call_id, why);
-		nua_respond(nh, 400, why, NUTAG_WITH_THIS(nua), TAG_END());
-		return;
-	}
-	nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
-	cm_log_info("notify received request-id=%.*s server=%.*s call-id=%s", (int)p.request_id.len,
-		    p.request_id.p, p.server.p ? (int)p.server.len : 1,
-		    p.server.p ? p.server.p : "-", call_id);
 
 	plan = malloc(sizeof(*plan));
 	if (!plan) {
 		cm_log_error("callback not started request-id=%.*s: out of memory",
-			     (int)p.request_id.len, p.request_id.p);
+			     (int)p->request_id.len, p->request_id.p);
 		return;
 	}
-	rc = ca_plan_build(&p, &a->trust, a->device, a->set->aor, a->set->default_server, plan);
+	rc = ca_plan_build(p, &a->trust, a->device, a->set->aor, a->set->default_server, plan);
 	if (rc == -ENOENT) {
 		cm_log_info("no server in request-id=%.*s and no default-server: skipped",
-			    (int)p.request_id.len, p.request_id.p);
+			    (int)p->request_id.len, p->request_id.p);
 		goto drop;
 	}
 	if (rc < 0) {
-		cm_log_warn("callback not started request-id=%.*s: %s", (int)p.request_id.len,
-			    p.request_id.p, strerror(-rc));
+		cm_log_warn("callback not started request-id=%.*s: %s", (int)p->request_id.len,
+			    p->request_id.p, strerror(-rc));
 		goto drop;
 	}
 	for (size_t i = 0; i < plan->n_refused; i++)
@@ -175,6 +271,19 @@ static void on_notify(struct ca_agent *a, nua_handle_t *nh, sip_t const *sip)
 			    plan->request_id);
 	if (plan->n_target == 0)
 		goto drop;
+	if (when == CA_SLOT_LATER) {
+		rc = ca_slot_queue_add(&a->slots, plan, delay);
+		if (rc < 0) {
+			cm_log_warn("callback not scheduled request-id=%s: %s (%u waiting)",
+				    plan->request_id,
+				    rc == -EBUSY ? "too many scheduled" : uv_strerror(rc),
+				    a->slots.n);
+			goto drop;
+		}
+		cm_log_info("callback scheduled request-id=%s in=%llums", plan->request_id,
+			    (unsigned long long)delay);
+		return;
+	}
 	rc = ca_callback_start(&a->callbacks, plan);
 	if (rc < 0) {
 		cm_log_warn("callback not started request-id=%s: %s (%u in flight)",
@@ -186,6 +295,137 @@ static void on_notify(struct ca_agent *a, nua_handle_t *nh, sip_t const *sip)
 drop:
 	ca_plan_free(plan);
 	free(plan);
+}
+
+/*
+ * Checks every record of body; returns their number (0 for an empty body), or -EINVAL with
+ * the reason in *why. Nothing is acted on until the whole body is known to be good, so a
+ * NOTIFY refused with 400 has had no effect.
+ */
+static int check_records(const char *body, size_t len, const char **why)
+{
+	struct cm_payload p;
+	size_t pos = 0;
+	int n = 0, rc;
+
+	while ((rc = cm_payload_next(body, len, &pos, &p, why)) == 1) {
+		if (++n > CM_PAYLOAD_RECORDS_MAX) {
+			*why = "more than 64 records";
+			return -EINVAL;
+		}
+	}
+	return rc < 0 ? -EINVAL : n;
+}
+
+static void handle_records(struct ca_agent *a, const char *body, size_t len, const char *call_id)
+{
+	struct cm_payload p;
+	const char *why;
+	size_t pos = 0;
+
+	while (cm_payload_next(body, len, &pos, &p, &why) == 1)
+		handle_request(a, &p, call_id);
+}
+
+/* Checks an out-of-dialog NOTIFY, answers it, and handles its request(s). Runs inside nua's
+ * callback, where NUTAG_WITH_THIS refers to this request. */
+static void on_notify(struct ca_agent *a, nua_handle_t *nh, sip_t const *sip)
+{
+	nua_t *nua = a->nua;
+	const char *call_id = sip && sip->sip_call_id ? sip->sip_call_id->i_id : "-";
+	const char *why = NULL;
+	int pkg, n;
+
+	pkg = sip && sip->sip_event ? ca_packages_find(&a->packages, sip->sip_event->o_type)
+				    : -ENOENT;
+	if (pkg < 0) {
+		cm_log_info("notify refused status=489 call-id=%s event=%s", call_id,
+			    sip && sip->sip_event ? sip->sip_event->o_type : "-");
+		nua_respond(nh, SIP_489_BAD_EVENT, NUTAG_WITH_THIS(nua),
+			    SIPTAG_ALLOW_EVENTS_STR(a->packages.allow_events), TAG_END());
+		return;
+	}
+	if (!sip->sip_content_type ||
+	    !ca_packages_media_ok(&a->packages, pkg, sip->sip_content_type->c_type)) {
+		cm_log_info("notify refused status=415 call-id=%s content-type=%s", call_id,
+			    sip->sip_content_type && sip->sip_content_type->c_type
+				? sip->sip_content_type->c_type
+				: "-");
+		nua_respond(nh, SIP_415_UNSUPPORTED_MEDIA, NUTAG_WITH_THIS(nua),
+			    SIPTAG_ACCEPT_STR(a->packages.accept), TAG_END());
+		return;
+	}
+	n = sip->sip_payload
+		? check_records(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &why)
+		: 0;
+	if (n <= 0) {
+		why = n == 0 ? "empty body" : (why ? why : "malformed body");
+		cm_log_info("notify refused status=400 call-id=%s reason=%s", call_id, why);
+		nua_respond(nh, 400, why, NUTAG_WITH_THIS(nua), TAG_END());
+		return;
+	}
+	nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
+	handle_records(a, sip->sip_payload->pl_data, sip->sip_payload->pl_len, call_id);
+}
+
+/* A NOTIFY in the dialog of our subscription to package i (nua has answered it 200), or
+ * nua's own report that the subscription ended (sip NULL). */
+static void on_sub_notify(struct ca_agent *a, size_t i, int status, char const *phrase,
+			  sip_t const *sip, tagi_t tags[])
+{
+	const char *pkg = a->packages.name[i];
+	const char *call_id = sip && sip->sip_call_id ? sip->sip_call_id->i_id : "-";
+	const sip_subscription_state_t *ss = sip ? sip->sip_subscription_state : NULL;
+	int substate = nua_substate_active;
+	const char *reason, *why = NULL;
+
+	tl_gets(tags, NUTAG_SUBSTATE_REF(substate), TAG_END());
+	if (sip && sip->sip_payload && sip->sip_payload->pl_len > 0) {
+		if (!sip->sip_content_type ||
+		    !ca_packages_media_ok(&a->packages, (int)i, sip->sip_content_type->c_type))
+			cm_log_warn("state notify ignored package=%s call-id=%s: content-type %s",
+				    pkg, call_id,
+				    sip->sip_content_type && sip->sip_content_type->c_type
+					? sip->sip_content_type->c_type
+					: "-");
+		else if (check_records(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &why) <
+			 0)
+			cm_log_warn("state notify ignored package=%s call-id=%s: %s", pkg, call_id,
+				    why ? why : "malformed body");
+		else
+			handle_records(a, sip->sip_payload->pl_data, sip->sip_payload->pl_len,
+				       call_id);
+	} else if (sip) {
+		cm_log_info("state notify package=%s call-id=%s substate=%s: no requests", pkg,
+			    call_id, ss && ss->ss_substate ? ss->ss_substate : "-");
+	}
+	if (substate != nua_substate_terminated)
+		return;
+	reason = ss && ss->ss_reason ? ss->ss_reason : (sip ? "-" : phrase ? phrase : "-");
+	cm_log_info("subscription terminated reason=%s package=%s status=%d", reason, pkg, status);
+	/* RFC 6665 4.1.3: after rejected, noresource or invariant, do not try again. */
+	drop_subscription(a, i,
+			  !(ss && ss->ss_reason &&
+			    (strcasecmp(ss->ss_reason, "rejected") == 0 ||
+			     strcasecmp(ss->ss_reason, "noresource") == 0 ||
+			     strcasecmp(ss->ss_reason, "invariant") == 0)));
+}
+
+static void on_subscribe(struct ca_agent *a, size_t i, int status, char const *phrase,
+			 sip_t const *sip)
+{
+	if (status < 200)
+		return;
+	if (status < 300) {
+		cm_log_info("subscribed expires=%lu package=%s status=%d",
+			    sip && sip->sip_expires ? sip->sip_expires->ex_delta
+						    : (unsigned long)a->set->subscribe_expires,
+			    a->packages.name[i], status);
+		return;
+	}
+	cm_log_warn("subscribe failed status=%d phrase=%s package=%s retry-in=%lds", status,
+		    phrase ? phrase : "", a->packages.name[i], a->set->register_retry);
+	drop_subscription(a, i, true);
 }
 
 static void finish_cb(uv_timer_t *t)
@@ -227,7 +467,6 @@ static void nua_cb(nua_event_t event, int status, char const *phrase, nua_t *nua
 {
 	(void)nua;
 	(void)hmagic;
-	(void)tags;
 	switch (event) {
 	case nua_r_register:
 		if (!a->stopping)
@@ -237,7 +476,24 @@ static void nua_cb(nua_event_t event, int status, char const *phrase, nua_t *nua
 		if (status >= 200)
 			cm_log_info("unregistered aor=%s status=%d", a->set->aor, status);
 		break;
+	case nua_r_subscribe:
+		if (sub_index(a, nh) >= 0)
+			on_subscribe(a, (size_t)sub_index(a, nh), status, phrase, sip);
+		break;
+	case nua_r_unsubscribe:
+		if (status < 200)
+			break;
+		cm_log_info("unsubscribed status=%d event=%s", status,
+			    sip && sip->sip_event ? sip->sip_event->o_type : "-");
+		if (a->stopping && a->unsubscribing && sub_index(a, nh) >= 0 &&
+		    --a->unsubscribing == 0)
+			shutdown_sip(a); /* nua_shutdown may be called from nua's callback */
+		break;
 	case nua_i_notify:
+		if (sub_index(a, nh) >= 0) {
+			on_sub_notify(a, (size_t)sub_index(a, nh), status, phrase, sip, tags);
+			break;
+		}
 		on_notify(a, nh, sip);
 		if (nh != a->reg)
 			nua_handle_destroy(nh);
@@ -321,10 +577,24 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 	a->set = set;
 	a->device = set->instance_id && *set->instance_id ? set->instance_id : set->aor;
 	snprintf(a->expires, sizeof(a->expires), "%ld", set->expires);
+	snprintf(a->sub_expires, sizeof(a->sub_expires), "%ld", set->subscribe_expires);
 	ca_callback_init(&a->callbacks, loop, set->callback_timeout, (unsigned)set->max_callbacks);
+	ca_slot_queue_init(&a->slots, loop, &a->callbacks, (unsigned)set->max_scheduled);
 
 	if (ca_trust_parse(set->trusted_servers, &a->trust, err, errlen) < 0)
 		return -EINVAL;
+	if (ca_packages_parse(set->packages, &a->packages, err, errlen) < 0)
+		return -EINVAL;
+	if (set->hello_url && *set->hello_url) {
+		char *body = ca_hello_body(set->aor, set->instance_id, set->registrar, &a->packages,
+					   CA_HELLO_AGENT);
+
+		rc = ca_hello_init(&a->hello, loop, set->hello_url, body, set->callback_timeout);
+		if (rc < 0) {
+			snprintf(err, errlen, "hello: %s", strerror(-rc));
+			return rc;
+		}
+	}
 	if (set->default_server && *set->default_server) {
 		struct cm_hostport hp;
 
@@ -351,6 +621,13 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 	}
 	a->timer.data = a;
 	a->timer_init = true;
+	rc = uv_timer_init(loop, &a->sub_timer);
+	if (rc < 0) {
+		snprintf(err, errlen, "uv_timer_init: %s", uv_strerror(rc));
+		return rc;
+	}
+	a->sub_timer.data = a;
+	a->sub_timer_init = true;
 
 	rc = cm_su_uv_create(loop, a, (su_root_t **)&a->root, &a->su);
 	if (rc < 0) {
@@ -363,7 +640,7 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 	    nua_create((su_root_t *)a->root, nua_cb, a, NUTAG_URL(url), SIPTAG_FROM_STR(set->aor),
 		       NUTAG_M_USERNAME(user), TAG_IF(features[0], NUTAG_M_FEATURES(features)),
 		       SIPTAG_ALLOW_STR("OPTIONS, NOTIFY"), NUTAG_APPL_METHOD("NOTIFY"),
-		       NUTAG_ALLOW_EVENTS(CM_PAYLOAD_EVENT),
+		       NUTAG_ALLOW_EVENTS(a->packages.allow_events),
 		       /* OPTIONS keepalive to the registrar over UDP; no NAT rewriting of the
 			* Contact and no registration probe: sip-edge uses the source address
 			* and does not route OPTIONS back to us. */
@@ -385,15 +662,44 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 		snprintf(err, errlen, "cannot create the registration handle");
 		return -ENOMEM;
 	}
-	cm_log_info("agent started aor=%s device=%s registrar=%s listen=%s trusted=%zu", set->aor,
-		    a->device, set->registrar, url, a->trust.n);
+	cm_log_info("agent started aor=%s device=%s registrar=%s listen=%s trusted=%zu "
+		    "packages=%s subscribe=%d register-accept=%d hello=%s",
+		    set->aor, a->device, set->registrar, url, a->trust.n, a->packages.allow_events,
+		    set->subscribe, set->register_accept, a->hello.url ? a->hello.url : "-");
 	return do_register(a);
+}
+
+/* Unregisters (and ends what is left), then nua reports nua_r_shutdown; finish_cb runs
+ * after that. */
+static void shutdown_sip(struct ca_agent *a)
+{
+	uv_timer_stop(&a->timer);
+	nua_shutdown(a->nua);
+	uv_timer_start(&a->timer, guard_cb, CA_SHUTDOWN_GUARD_MS, 0);
+}
+
+static void unsubscribe_guard_cb(uv_timer_t *t)
+{
+	struct ca_agent *a = t->data;
+
+	cm_log_warn("un-SUBSCRIBE unanswered after %d ms: %u left", CA_UNSUBSCRIBE_WAIT_MS,
+		    a->unsubscribing);
+	a->unsubscribing = 0;
+	shutdown_sip(a);
 }
 
 void ca_agent_stop(struct ca_agent *a, ca_agent_done_cb *done)
 {
 	a->done = done;
 	a->stopping = true;
+	ca_hello_close(&a->hello);
+	if (a->loop)
+		ca_slot_queue_close(&a->slots);
+	if (a->sub_timer_init) {
+		uv_timer_stop(&a->sub_timer);
+		uv_close((uv_handle_t *)&a->sub_timer, NULL);
+		a->sub_timer_init = false;
+	}
 	if (!a->timer_init) {
 		/* Nothing on the loop yet; still never call done from inside this call. */
 		uv_timer_init(a->loop, &a->timer);
@@ -401,11 +707,20 @@ void ca_agent_stop(struct ca_agent *a, ca_agent_done_cb *done)
 		a->timer_init = true;
 	}
 	uv_timer_stop(&a->timer);
-	if (a->nua) {
-		/* Unregisters, then reports nua_r_shutdown; finish_cb runs after that. */
-		nua_shutdown(a->nua);
-		uv_timer_start(&a->timer, guard_cb, CA_SHUTDOWN_GUARD_MS, 0);
-	} else {
+	if (!a->nua) {
 		uv_timer_start(&a->timer, finish_cb, 0, 0);
+		return;
 	}
+	/* Un-SUBSCRIBE before the un-REGISTER: nua_shutdown would send the REGISTER first,
+	 * and a notifier that ties subscriptions to bindings then refuses the un-SUBSCRIBE. */
+	for (size_t i = 0; i < a->packages.n; i++) {
+		if (a->sub[i]) {
+			nua_unsubscribe(a->sub[i], TAG_END());
+			a->unsubscribing++;
+		}
+	}
+	if (a->unsubscribing)
+		uv_timer_start(&a->timer, unsubscribe_guard_cb, CA_UNSUBSCRIBE_WAIT_MS, 0);
+	else
+		shutdown_sip(a);
 }

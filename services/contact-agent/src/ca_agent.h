@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The SIP side of contact-agent: a sofia-sip nua user agent driven from the libuv loop
- * (cm_su_uv) that registers the AOR with the contact-me opt-in, keeps the registration and
- * the NAT binding alive, answers application-server-contact-me NOTIFYs and hands accepted
- * requests to the callback pool.
+ * (cm_su_uv) that registers the AOR with the contact-me opt-in (Accept entries, or explicit
+ * SUBSCRIBEs after registering), keeps the registration and the NAT binding alive, sends the
+ * hello, answers application-server-contact-me NOTIFYs and hands each new request to the
+ * callback pool, at once or when its time-slot opens.
  *
  * Ownership: struct ca_agent is the caller's (embedded or static); ca_agent_start fills it,
  * ca_agent_stop tears it down asynchronously and calls done once everything is released.
@@ -17,8 +18,16 @@
 #include <uv.h>
 
 #include "ca_callback.h"
+#include "ca_dedup.h"
+#include "ca_hello.h"
+#include "ca_packages.h"
 #include "ca_settings.h"
+#include "ca_slot.h"
 #include "ca_trust.h"
+
+#ifndef CA_VERSION
+#define CA_VERSION "0"
+#endif
 
 struct cm_su_uv;
 struct su_root_s;
@@ -45,6 +54,21 @@ struct ca_agent {
 	bool leaked; /* sofia did not finish its shutdown in time */
 	ca_agent_done_cb *done;
 	char expires[16];
+	char sub_expires[16];
+	char sub_contact[600]; /* Contact of our SUBSCRIBEs; empty: nua's own */
+
+	struct ca_packages packages;
+	struct ca_dedup dedup;	    /* requests seen in the last 10 minutes */
+	struct ca_slot_queue slots; /* callbacks waiting for their time-slot */
+	struct ca_hello hello;	    /* unused (url NULL) without hello-url */
+	bool registered_once;	    /* a REGISTER has succeeded */
+	bool reg_failed;	    /* the last REGISTER failed */
+	/* Explicit subscription mode: one handle (dialog) per package, NULL when there is no
+	 * subscription; sub_timer re-subscribes after a failure or termination. */
+	struct nua_handle_s *sub[CA_PACKAGES_MAX];
+	uv_timer_t sub_timer;
+	bool sub_timer_init;
+	unsigned unsubscribing; /* un-SUBSCRIBEs awaiting their answer at shutdown */
 };
 
 /*

@@ -17,17 +17,14 @@
 
 #define CA_RESPONSE_MAX (64 * 1024) /* response bytes read before the transfer is cut */
 
-struct ca_attempt {
-	long status; /* HTTP status, 0 when the transfer failed */
-	char error[CURL_ERROR_SIZE];
-};
+_Static_assert(CA_HTTP_ERROR_MAX >= CURL_ERROR_SIZE, "curl's error buffer does not fit");
 
 struct ca_job {
 	uv_work_t work;
 	struct ca_callbacks *owner;
 	long timeout_ms;
 	struct ca_plan *plan;
-	struct ca_attempt attempt[CA_PLAN_TARGETS];
+	struct ca_http_result attempt[CA_PLAN_TARGETS];
 	size_t n_attempt;
 };
 
@@ -59,8 +56,7 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return *seen > CA_RESPONSE_MAX ? 0 : size * nmemb;
 }
 
-/* Runs in a pool thread. */
-static void post_one(const struct ca_job *job, const char *url, struct ca_attempt *a)
+void ca_callback_post(const char *url, const char *body, long timeout_ms, struct ca_http_result *a)
 {
 	struct curl_slist *hdr = NULL, *h2;
 	size_t seen = 0;
@@ -80,9 +76,9 @@ static void post_one(const struct ca_job *job, const char *url, struct ca_attemp
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for DNS timeouts */
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, job->timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, job->plan->body);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "beckon-contact-agent/0.1");
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &seen);
@@ -108,9 +104,9 @@ static void work_cb(uv_work_t *w)
 	struct ca_job *job = w->data;
 
 	for (size_t i = 0; i < job->plan->n_target; i++) {
-		struct ca_attempt *a = &job->attempt[i];
+		struct ca_http_result *a = &job->attempt[i];
 
-		post_one(job, job->plan->target[i].url, a);
+		ca_callback_post(job->plan->target[i].url, job->plan->body, job->timeout_ms, a);
 		job->n_attempt = i + 1;
 		if (a->status > 0 && a->status < 500)
 			break;
@@ -126,7 +122,7 @@ static void after_cb(uv_work_t *w, int status)
 	if (status == UV_ECANCELED)
 		cm_log_warn("callback cancelled request-id=%s", plan->request_id);
 	for (size_t i = 0; i < job->n_attempt; i++) {
-		const struct ca_attempt *a = &job->attempt[i];
+		const struct ca_http_result *a = &job->attempt[i];
 
 		if (a->status > 0) {
 			cm_log(a->status < 300 ? CM_LOG_INFO : CM_LOG_WARN,

@@ -38,4 +38,22 @@ void ca_callback_init(struct ca_callbacks *c, uv_loop_t *loop, long timeout_s, u
  */
 int ca_callback_start(struct ca_callbacks *c, struct ca_plan *plan);
 
+#define CA_HTTP_ERROR_MAX 256 /* curl's CURL_ERROR_SIZE */
+
+/* The outcome of one POST: status is the HTTP status, or 0 when the transfer failed (then
+ * error says why). */
+struct ca_http_result {
+	long status;
+	char error[CA_HTTP_ERROR_MAX];
+};
+
+/*
+ * POSTs body (JSON) to url with libcurl and waits for the answer: blocking, so call it from a
+ * pool thread (uv_queue_work), never from the loop. Reads at most 64 kB of the response
+ * and throws it away. HTTPS peers are verified against the system CA store. Borrows every
+ * argument; touches nothing shared.
+ */
+void ca_callback_post(const char *url, const char *body, long timeout_ms,
+		      struct ca_http_result *out);
+
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ca_packages.h"
 #include "ca_settings.h"
 
 #define S struct ca_settings
@@ -36,6 +37,18 @@ const struct cm_opt ca_settings_opts[] = {
 		"delay before registering again after a failed REGISTER, s"),
     CM_OPT_INT_(S, max_callbacks, "max-callbacks", "16", 1, 1024,
 		"callbacks in flight before further requests are refused"),
+    CM_OPT_STR_(S, hello_url, "hello-url", NULL, false,
+		"http(s) URL to POST the agent's hello to after registering (unset: no hello)"),
+    CM_OPT_STR_(S, packages, "packages", "application-server-contact-me", false,
+		"comma list of event packages: Accept entries, SUBSCRIBEs, accepted Event values"),
+    CM_OPT_BOOL_(S, subscribe, "subscribe", "false",
+		 "SUBSCRIBE to each package after registering (explicit subscription)"),
+    CM_OPT_INT_(S, subscribe_expires, "subscribe-expires", "600", 60, 86400,
+		"requested subscription lifetime, s (nua refreshes before it ends)"),
+    CM_OPT_BOOL_(S, register_accept, "register-accept", "true",
+		 "opt in by registration: list application/<package> in the REGISTER's Accept"),
+    CM_OPT_INT_(S, max_scheduled, "max-scheduled", "64", 1, 4096,
+		"callbacks waiting for their time-slot before further ones are refused"),
     CM_OPT_CHECKED_(S, log_level, "log-level", "info", false, cm_check_log_level,
 		    "error, warn, info or debug"),
 };
@@ -50,6 +63,14 @@ static bool has_bad_char(const char *s)
 	for (; *s; s++)
 		if ((unsigned char)*s <= 0x20 || *s == 0x7f || *s == '"' || *s == '<' ||
 		    *s == '>' || *s == ',')
+			return true;
+	return false;
+}
+
+static bool has_ctl_or_space(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || *s == 0x7f)
 			return true;
 	return false;
 }
@@ -96,6 +117,25 @@ int ca_settings_check(const struct ca_settings *s, char *err, size_t errlen)
 	     strlen(s->instance_id) > 256 || has_bad_char(s->instance_id))) {
 		snprintf(err, errlen, "instance-id: expected a URN such as urn:uuid:..., got '%s'",
 			 s->instance_id);
+		return -EINVAL;
+	}
+	if (s->hello_url && *s->hello_url &&
+	    ((strncasecmp(s->hello_url, "http://", 7) != 0 &&
+	      strncasecmp(s->hello_url, "https://", 8) != 0) ||
+	     strlen(s->hello_url) > 2048 || has_ctl_or_space(s->hello_url))) {
+		snprintf(err, errlen, "hello-url: expected an http:// or https:// URL, got '%s'",
+			 s->hello_url);
+		return -EINVAL;
+	}
+	if (s->packages) {
+		struct ca_packages pk;
+
+		if (ca_packages_parse(s->packages, &pk, err, errlen) < 0)
+			return -EINVAL;
+	}
+	if (!s->subscribe && !s->register_accept) {
+		snprintf(err, errlen,
+			 "register-accept: false needs subscribe = true (no way to opt in left)");
 		return -EINVAL;
 	}
 	return 0;

@@ -7,6 +7,7 @@
 #ifndef CA_SETTINGS_H
 #define CA_SETTINGS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cm/config.h"
@@ -19,11 +20,17 @@ struct ca_settings {
 	char *trusted_servers; /* comma list of host:port; empty trusts nothing */
 	char *default_server;  /* host:port used when a NOTIFY names no server; NULL: skip */
 	char *log_level;
-	long expires;	       /* requested registration lifetime, s */
-	long callback_timeout; /* per HTTP attempt, s */
-	long keepalive;	       /* NAT keepalive interval, s; 0 disables */
-	long register_retry;   /* delay before re-REGISTER after a failure, s */
-	long max_callbacks;    /* callbacks in flight before new ones are refused */
+	char *hello_url;	/* http(s) URL the hello is POSTed to; NULL: no hello */
+	char *packages;		/* comma list of event package names */
+	bool subscribe;		/* SUBSCRIBE to each package after registering */
+	bool register_accept;	/* REGISTER lists application/<package> in Accept */
+	long expires;		/* requested registration lifetime, s */
+	long callback_timeout;	/* per HTTP attempt, s */
+	long keepalive;		/* NAT keepalive interval, s; 0 disables */
+	long register_retry;	/* delay before re-REGISTER after a failure, s */
+	long max_callbacks;	/* callbacks in flight before new ones are refused */
+	long subscribe_expires; /* requested subscription lifetime, s */
+	long max_scheduled;	/* callbacks waiting for their time-slot */
 };
 
 extern const struct cm_opt ca_settings_opts[];
@@ -31,7 +38,9 @@ extern const size_t ca_settings_n;
 
 /*
  * Checks what the table cannot: registrar and aor are sip: URIs, instance-id is a URN that
- * can sit inside +sip.instance="<...>". Returns 0 or -EINVAL with the reason in err.
+ * can sit inside +sip.instance="<...>", hello-url is an http(s) URL, packages parses
+ * (ca_packages_parse), and subscribe or register-accept is on (else the agent could never
+ * receive a request). Returns 0 or -EINVAL with the reason in err.
  */
 int ca_settings_check(const struct ca_settings *s, char *err, size_t errlen);
 

@@ -64,6 +64,41 @@ int main(void)
 		   sizeof(err)) < 0);
 	cm_config_free(ca_settings_opts, ca_settings_n, &s);
 
+	/* Issue 3 settings: defaults, then each check. */
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\n", &s, err, sizeof(err)) == 0);
+	CHECK(!s.subscribe && s.register_accept && s.subscribe_expires == 600);
+	CHECK(s.hello_url == NULL && s.max_scheduled == 64);
+	CHECK(strcmp(s.packages, "application-server-contact-me") == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) == 0);
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\nsubscribe = true\n"
+		   "register-accept = false\nhello-url = https://app.example.com/hello?x=1\n"
+		   "packages = a, b\nsubscribe-expires = 120\n",
+		   &s, err, sizeof(err)) == 0);
+	CHECK(s.subscribe && !s.register_accept && s.subscribe_expires == 120);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) == 0);
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\nregister-accept = false\n", &s, err,
+		   sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) < 0 && strstr(err, "register-accept"));
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\nhello-url = ftp://x/\n", &s, err,
+		   sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) < 0 && strstr(err, "hello-url"));
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\npackages = a b\n", &s, err,
+		   sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) < 0 && strstr(err, "packages"));
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\nsubscribe-expires = 10\n", &s, err,
+		   sizeof(err)) < 0);
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
 	CHECK(strcmp(ca_settings_uri_transport("sip:127.0.0.1:5060"), "udp") == 0);
 	CHECK(strcmp(ca_settings_uri_transport("sip:127.0.0.1:5060;transport=tcp"), "tcp") == 0);
 	CHECK(strcmp(ca_settings_uri_transport("sip:h;lr;Transport=TCP"), "tcp") == 0);

@@ -31,6 +31,13 @@ const struct cm_opt se_config_opts[] = {
 		"longest registration granted, seconds (longer ones are clamped)"),
     CM_OPT_INT_(O, default_expires, "default-expires", "3600", 1, 604800,
 		"registration time when the REGISTER names none, seconds"),
+    CM_OPT_STR_(
+	O, packages, "packages", SE_DEFAULT_PACKAGE, false,
+	"event packages served, comma list (at most 8); media type is application/<package>"),
+    CM_OPT_STR_(O, notice_urls, "notice-urls", "", false,
+		"registration notices: <package>=<http(s) URL>,... (POSTed by api-gateway)"),
+    CM_OPT_STR_(O, gateway_url, "gateway-url", "", false,
+		"http(s) URL of api-gateway that app servers should call (in notices)"),
     CM_OPT_CHECKED_(O, log_level, "log-level", "info", false, cm_check_log_level,
 		    "error, warn, info or debug"),
 };
@@ -52,6 +59,130 @@ bool se_edge_id_valid(const char *s)
 			return false;
 	}
 	return n > 0;
+}
+
+bool se_package_name_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > SE_PACKAGE_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      strchr("-.!%*_+`'~", c)))
+			return false;
+	}
+	return true;
+}
+
+const struct se_package *se_config_package(const struct se_config *cfg, const char *name,
+					   size_t len)
+{
+	for (size_t i = 0; i < cfg->n_pkg; i++) {
+		if (strlen(cfg->pkg[i].name) == len && strncmp(cfg->pkg[i].name, name, len) == 0)
+			return &cfg->pkg[i];
+	}
+	return NULL;
+}
+
+/* An absolute http(s) URL without spaces, commas or control characters. */
+static bool url_valid(const char *s, size_t len)
+{
+	size_t skip;
+
+	if (len > 7 && strncmp(s, "http://", 7) == 0)
+		skip = 7;
+	else if (len > 8 && strncmp(s, "https://", 8) == 0)
+		skip = 8;
+	else
+		return false;
+	if (len > SE_URL_MAX || len == skip)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)s[i] <= 0x20 || s[i] == ',' || (unsigned char)s[i] >= 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* Splits list at commas into trimmed items and calls fn on each (skipping empty ones). */
+static int for_each_item(const char *list,
+			 int (*fn)(struct se_config *, const char *, size_t, char *, size_t),
+			 struct se_config *cfg, char *err, size_t errlen)
+{
+	const char *p = list ? list : "";
+
+	while (*p) {
+		const char *b = p, *e;
+		int rc;
+
+		while (*p && *p != ',')
+			p++;
+		e = p;
+		if (*p)
+			p++;
+		while (b < e && (*b == ' ' || *b == '\t'))
+			b++;
+		while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e == b)
+			continue;
+		rc = fn(cfg, b, (size_t)(e - b), err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int add_package(struct se_config *cfg, const char *s, size_t len, char *err, size_t errlen)
+{
+	struct se_package *p;
+
+	if (!se_package_name_valid(s, len)) {
+		cm_snprintf(err, errlen,
+			    "packages: '%.*s' is not an event package name (token, at "
+			    "most %d characters)",
+			    (int)len, s, SE_PACKAGE_MAX);
+		return -EINVAL;
+	}
+	if (se_config_package(cfg, s, len))
+		return 0;
+	if (cfg->n_pkg == SE_PACKAGES_MAX) {
+		cm_snprintf(err, errlen, "packages: at most %d packages", SE_PACKAGES_MAX);
+		return -EINVAL;
+	}
+	p = &cfg->pkg[cfg->n_pkg++];
+	memcpy(p->name, s, len);
+	p->name[len] = '\0';
+	cm_snprintf(p->media, sizeof(p->media), "application/%s", p->name);
+	p->notice_url[0] = '\0';
+	return 0;
+}
+
+static int add_notice(struct se_config *cfg, const char *s, size_t len, char *err, size_t errlen)
+{
+	const char *eq = memchr(s, '=', len);
+	struct se_package *p;
+
+	if (!eq) {
+		cm_snprintf(err, errlen, "notice-urls: '%.*s' must be <package>=<url>", (int)len,
+			    s);
+		return -EINVAL;
+	}
+	p = (struct se_package *)se_config_package(cfg, s, (size_t)(eq - s));
+	if (!p) {
+		cm_snprintf(err, errlen, "notice-urls: package '%.*s' is not in packages",
+			    (int)(eq - s), s);
+		return -EINVAL;
+	}
+	eq++;
+	if (!url_valid(eq, (size_t)(s + len - eq))) {
+		cm_snprintf(err, errlen, "notice-urls: '%.*s' must be an http:// or https:// URL",
+			    (int)(s + len - eq), eq);
+		return -EINVAL;
+	}
+	memcpy(p->notice_url, eq, (size_t)(s + len - eq));
+	p->notice_url[s + len - eq] = '\0';
+	return 0;
 }
 
 int se_config_check(struct se_config *cfg, char *err, size_t errlen)
@@ -122,6 +253,33 @@ int se_config_check(struct se_config *cfg, char *err, size_t errlen)
 		cfg->default_expires = cfg->min_expires;
 	if (cfg->default_expires > cfg->max_expires)
 		cfg->default_expires = cfg->max_expires;
+
+	cfg->n_pkg = 0;
+	if (for_each_item(cfg->packages, add_package, cfg, err, errlen) < 0)
+		return -EINVAL;
+	if (cfg->n_pkg == 0) {
+		cm_snprintf(err, errlen, "packages: at least one event package is needed");
+		return -EINVAL;
+	}
+	if (for_each_item(cfg->notice_urls, add_notice, cfg, err, errlen) < 0)
+		return -EINVAL;
+	if (cfg->gateway_url && *cfg->gateway_url &&
+	    !url_valid(cfg->gateway_url, strlen(cfg->gateway_url))) {
+		cm_snprintf(err, errlen, "gateway-url '%s' must be an http:// or https:// URL",
+			    cfg->gateway_url);
+		return -EINVAL;
+	}
+	{
+		size_t len = 0;
+		cfg->allow_events[0] = '\0';
+		for (size_t i = 0; i < cfg->n_pkg; i++) {
+			int k =
+			    cm_snprintf(cfg->allow_events + len, sizeof(cfg->allow_events) - len,
+					"%s%s", i ? ", " : "", cfg->pkg[i].name);
+			if (k > 0)
+				len += (size_t)k;
+		}
+	}
 
 	lvl = cm_log_level_parse(cfg->log_level ? cfg->log_level : "info");
 	if (lvl < 0) {

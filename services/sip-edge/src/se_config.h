@@ -14,6 +14,17 @@
 #include "cm/hostport.h"
 
 #define SE_EDGE_ID_MAX 64
+#define SE_PACKAGES_MAX 8 /* event packages one edge serves */
+#define SE_PACKAGE_MAX 64 /* length of one package name */
+#define SE_URL_MAX 512	  /* notice URL, gateway URL */
+#define SE_DEFAULT_PACKAGE "application-server-contact-me"
+
+/* One configured event package; its media type is application/<name>. */
+struct se_package {
+	char name[SE_PACKAGE_MAX + 1];
+	char media[SE_PACKAGE_MAX + 13];
+	char notice_url[SE_URL_MAX + 1]; /* "" when no registration notice is configured */
+};
 
 struct se_config {
 	char *sip_listen;
@@ -24,11 +35,24 @@ struct se_config {
 	long min_expires;
 	long max_expires;
 	long default_expires;
+	char *packages;	   /* comma list of event packages */
+	char *notice_urls; /* "<package>=<url>,..." */
+	char *gateway_url; /* what app servers should call, named in registration notices */
 	/* derived by se_config_check */
 	struct cm_listen listen[CM_LISTEN_MAX];
 	size_t n_listen;
 	int log_level_num;
+	struct se_package pkg[SE_PACKAGES_MAX];
+	size_t n_pkg;
+	char allow_events[SE_PACKAGES_MAX * (SE_PACKAGE_MAX + 2)]; /* "a, b" */
 };
+
+/* The configured package named name[0..len), or NULL. */
+const struct se_package *se_config_package(const struct se_config *cfg, const char *name,
+					   size_t len);
+
+/* True if s is an RFC 6665 event-type token (the alphabet of package names). */
+bool se_package_name_valid(const char *s, size_t len);
 
 extern const struct cm_opt se_config_opts[];
 extern const size_t se_config_n_opts;

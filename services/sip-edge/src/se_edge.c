@@ -24,6 +24,7 @@
 #include "cm/err.h"
 #include "cm/log.h"
 #include "cm/str.h"
+#include "cm/sweeper.h"
 #include "se_notify.h"
 #include "se_registrar.h"
 
@@ -134,7 +135,10 @@ void se_edge_stop(struct se_edge *e)
 		uv_timer_stop(&e->sweep);
 		uv_close((uv_handle_t *)&e->sweep, NULL);
 	}
-	/* NOTIFY transactions end now; their Redis updates are skipped while closing. */
+	cm_sweeper_stop(e->sweeper);
+	e->sweeper = NULL;
+	/* NOTIFY transactions and retries end now; their Redis updates are skipped while
+	 * closing. */
 	se_notify_shutdown(e);
 	cm_redis_close(e->redis);
 	e->redis = NULL;
@@ -174,6 +178,23 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	    0) {
 		free(e);
 		return -EINVAL;
+	}
+
+	{
+		size_t pl = 0, nl = 0;
+		for (size_t i = 0; i < cfg->n_pkg; i++) {
+			const struct se_package *p = &cfg->pkg[i];
+			int k = cm_snprintf(e->pkg_list + pl, sizeof(e->pkg_list) - pl, "%s\n",
+					    p->name);
+			if (k > 0)
+				pl += (size_t)k;
+			if (!p->notice_url[0])
+				continue;
+			k = cm_snprintf(e->notices + nl, sizeof(e->notices) - nl, "%s %s\n",
+					p->name, p->notice_url);
+			if (k > 0)
+				nl += (size_t)k;
+		}
 	}
 
 	rc = se_flows_create(&flow_ops, &e->flows);
@@ -233,6 +254,11 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	rc = cm_redis_start(e->redis);
 	if (rc < 0) {
 		cm_log_error("cannot start the redis client: %s", strerror(-rc));
+		goto fail;
+	}
+	rc = cm_sweeper_start(loop, e->redis, &e->sweeper);
+	if (rc < 0) {
+		cm_log_error("cannot start the expiry sweeper: %s", strerror(-rc));
 		goto fail;
 	}
 

@@ -20,6 +20,7 @@
 #include "se_flow.h"
 
 #define SE_PENDING_MAX 20000 /* REGISTERs and NOTIFYs waiting on Redis or the network */
+#define SE_CLAIM_MAX 100     /* pending requests sent to new bindings per REGISTER */
 
 struct se_notify;
 
@@ -32,6 +33,7 @@ struct se_edge {
 	nta_leg_t *leg; /* never matches; only for nta_outgoing_tcreate */
 	struct cm_redis *redis;
 	struct cm_http *http;
+	struct cm_sweeper *sweeper; /* expires requests past their deadline (cm/sweeper.h) */
 	struct se_flows *flows;
 	uv_timer_t sweep;
 	bool sweep_init;
@@ -39,6 +41,11 @@ struct se_edge {
 	char channel[128];	    /* beckon:edge:<edge-id> */
 	unsigned pending;	    /* Redis calls and NOTIFY transactions outstanding */
 	struct se_notify *notifies; /* NOTIFYs in flight, for shutdown */
+	struct se_notify *retries;  /* NOTIFYs waiting for their next attempt */
+	unsigned n_retries;
+	/* register script arguments derived from the settings (LF-separated lists) */
+	char pkg_list[SE_PACKAGES_MAX * (SE_PACKAGE_MAX + 1) + 1];
+	char notices[SE_PACKAGES_MAX * (SE_PACKAGE_MAX + SE_URL_MAX + 2) + 1];
 	bool closing;
 };
 

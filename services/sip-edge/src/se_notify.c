@@ -1,15 +1,23 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * NOTIFY sending. A struct se_notify lives from the wake-up until the last of its Redis
- * calls and its client transaction are done (a small reference count: one for the
- * transaction, one per Redis call in flight), so a status update issued from the response
- * callback never outlives it.
+ * NOTIFY sending. A struct se_notify lives from the wake-up (or claim, or SUBSCRIBE) until
+ * the last of its Redis calls, its client transaction and its retry timer are done: a small
+ * reference count, one for the transaction, one per Redis call in flight, one for a
+ * scheduled retry. It is freed only after its timer handle is closed.
  *
  * Over UDP the NOTIFY goes to the REGISTER's source address (route_url, no Route header
- * added) with the Contact as Request-URI; over TCP it goes on the held connection
- * (NTATAG_TPORT). Failures that never reach the wire get SIP-like codes: 430 Flow Failed
- * (RFC 5626) for flow-closed, 480 for binding-gone / binding-moved / not-subscribed, 503 when
- * nta refuses to create the transaction.
+ * added) with the Contact (or the SUBSCRIBE's remote target) as Request-URI; over TCP it goes
+ * on the held connection (NTATAG_TPORT). Failures that never reach the wire get SIP-like
+ * codes: 430 Flow Failed (RFC 5626) for flow-closed, 480 for binding-gone / not-subscribed,
+ * 503 when nta refuses to create the transaction or the edge is overloaded.
+ *
+ * Retries (proto/redis.md "Retries"): a timeout, 408, 5xx, 481, 404, 430 or 503 schedules
+ * another attempt after 1, 2, 4 ... 30 s while the request's deadline allows. Every attempt
+ * starts by re-reading the request and the binding in one script, so a binding that went
+ * away or moved to another edge ends the retries: the target is then `waiting` (the request
+ * stays in its pending set for the next registration) or handed to the new edge.
+ * Out-of-dialog retries keep their Call-ID and raise the CSeq; in-dialog ones take the next
+ * dialog CSeq. A 481 to an in-dialog NOTIFY drops the stored dialog first.
  */
 #include "se_notify.h"
 
@@ -25,96 +33,204 @@
 #include <sofia-sip/tport.h>
 
 #include "cm/device.h"
+#include "cm/lifecycle.h"
 #include "cm/log.h"
 #include "cm/payload.h"
 #include "cm/str.h"
 #include "se_edge.h"
+#include "se_lua.h"
+
+#define REASON_MAX 64
+#define DEADLINE_UNKNOWN INT64_MAX /* re-read from the request at the next attempt */
 
 struct se_notify {
 	struct se_edge *e;
-	struct se_notify *next, **prevp; /* in e->notifies while orq is set */
+	struct se_notify *next, **prevp;   /* in e->notifies while orq is set */
+	struct se_notify *rnext, **rprevp; /* in e->retries while a retry is scheduled */
 	unsigned refs;
 	nta_outgoing_t *orq;
-	char reqid[SE_REQUEST_ID_MAX + 1];
+	uv_timer_t timer;
+	bool timer_init;
+	bool in_dialog; /* the last NOTIFY went in a SUBSCRIBE dialog */
+	bool state;	/* a SUBSCRIBE's state NOTIFY listing ref[0..n_refs) */
+	unsigned tries; /* NOTIFYs sent by this object */
+	int64_t deadline;
+	int last_code;
+	char last_reason[REASON_MAX];
 	char bid[SE_BINDING_ID_LEN + 1];
-	char call_id[64];
+	char call_id[128];
+	char pkg[SE_PACKAGE_MAX + 1];
+	char reqid[SE_REQUEST_ID_MAX + 1]; /* for logs; the ref until the request is read */
+	size_t n_refs;
+	char ref[][SE_REF_MAX + 1];
 };
 
+/*
+ * KEYS[1] beckon:req:<ref>. ARGV: binding id, event (sent, delivered, failed, moved), now,
+ * SIP status, reason, wait ('1': a failure that may wait for the next registration), the
+ * edge now owning the binding (moved), the edge channel prefix.
+ * Returns the request's status after the update, or nil if the request no longer exists.
+ */
 struct cm_redis_script se_status_script = {
-    .source =
-	"local key, bid, ev, now = KEYS[1], ARGV[1], ARGV[2], ARGV[3]\n"
-	"local code, reason = ARGV[4], ARGV[5]\n"
-	"if redis.call('EXISTS', key) == 0 then return nil end\n"
-	"local f = 'target:' .. bid\n"
-	"local cur = redis.call('HGET', key, f)\n"
-	"local final = cur and (string.sub(cur, 1, 9) == 'delivered' or\n"
-	"                       string.sub(cur, 1, 6) == 'failed')\n"
-	"local st = redis.call('HGET', key, 'status')\n"
-	/* Target states only move forward: queued -> sent -> delivered/failed. */
-	"if final then return st end\n"
-	"if ev == 'sent' then\n"
-	"  if cur == 'sent' then return st end\n"
-	"  redis.call('HSET', key, f, 'sent')\n"
-	"  if st == 'queued' or not st then\n"
-	"    redis.call('HSET', key, 'status', 'sent', 'sent', now)\n"
-	"    st = 'sent'\n"
-	"  end\n"
-	"elseif ev == 'delivered' then\n"
-	"  redis.call('HSET', key, f, 'delivered:' .. code)\n"
-	"  if st ~= 'delivered' then\n"
-	"    if not redis.call('HGET', key, 'sent') then redis.call('HSET', key, 'sent', now) end\n"
-	"    redis.call('HSET', key, 'status', 'delivered', 'delivered', now,\n"
-	"      'sip_status', code, 'reason', reason)\n"
-	"    st = 'delivered'\n"
-	"  end\n"
-	"else\n"
-	"  redis.call('HSET', key, f, 'failed:' .. code .. ':' .. reason)\n"
-	"  local nf = redis.call('HINCRBY', key, 'failed_targets', 1)\n"
-	"  local nt = tonumber(redis.call('HGET', key, 'targets')) or 1\n"
-	/* failed only when every target failed and none delivered */
-	"  if nf >= nt and st ~= 'delivered' and st ~= 'failed' then\n"
-	"    redis.call('HSET', key, 'status', 'failed', 'failed', now,\n"
-	"      'sip_status', code, 'reason', reason)\n"
-	"    st = 'failed'\n"
-	"  end\n"
-	"end\n"
-	"return st\n",
+    .source = CM_LUA_LIFECYCLE
+    "local rk, bid, ev, now = KEYS[1], ARGV[1], ARGV[2], ARGV[3]\n"
+    "local code, reason = ARGV[4], ARGV[5]\n"
+    "if redis.call('EXISTS', rk) == 0 then return false end\n"
+    "local f = 'target:' .. bid\n"
+    "local cur = redis.call('HGET', rk, f)\n"
+    "local st = redis.call('HGET', rk, 'status')\n"
+    /* Target states only move forward: queued -> sent -> delivered/failed. */
+    "if cur and (string.sub(cur, 1, 10) == 'delivered:' or string.sub(cur, 1, 7) == 'failed:')\n"
+    "  then return st end\n"
+    "local function fail(wait)\n"
+    "  local dl = tonumber(redis.call('HGET', rk, 'deadline'))\n"
+    "  if wait and dl and dl > tonumber(now) then\n"
+    "    redis.call('HSET', rk, f, 'waiting:' .. code .. ':' .. reason)\n"
+    "    return st\n"
+    "  end\n"
+    "  redis.call('HSET', rk, f, 'failed:' .. code .. ':' .. reason)\n"
+    "  local nf = redis.call('HINCRBY', rk, 'failed_targets', 1)\n"
+    "  local nt = tonumber(redis.call('HGET', rk, 'targets')) or 1\n"
+    /* failed only when every target failed; transition() keeps a delivered one. */
+    "  if nf >= nt then\n"
+    "    return (transition(rk, 'failed', now, {sip_status = code, reason = reason}))\n"
+    "  end\n"
+    "  return st\n"
+    "end\n"
+    "if ev == 'sent' then\n"
+    "  redis.call('HSET', rk, f, 'sent')\n"
+    "  redis.call('HINCRBY', rk, 'attempts', 1)\n"
+    "  return (transition(rk, 'sent', now))\n"
+    "elseif ev == 'delivered' then\n"
+    "  redis.call('HSET', rk, f, 'delivered:' .. code)\n"
+    "  return (transition(rk, 'delivered', now, {sip_status = code, reason = reason}))\n"
+    "elseif ev == 'moved' then\n"
+    "  if ARGV[7] ~= '' and\n"
+    "      redis.call('PUBLISH', ARGV[8] .. ARGV[7], ref_of(rk) .. ' ' .. bid) > 0 then\n"
+    "    redis.call('HSET', rk, f, 'queued')\n"
+    "    return st\n"
+    "  end\n"
+    "  return fail(true)\n"
+    "end\n"
+    "return fail(ARGV[6] == '1')\n",
 };
 
+/*
+ * KEYS[1] beckon:req:<ref>, KEYS[2] beckon:binding:<bid>. ARGV: now, this edge, default
+ * package, binding id. Returns {'ok', request_id, payload, deadline, package, uri, aor,
+ * transport, source, flow, expires [, dialog call_id, target, route, local, remote, event,
+ * expires, cseq]} or {'no-request'}, {'final', status}, {'done', target}, {'gone'},
+ * {'moved', edge}, {'unsubscribed'}.
+ */
 static struct cm_redis_script fetch_script = {
-    .source = "return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}\n",
+    .source = SE_LUA_HELPERS
+    "local now, bk = tonumber(ARGV[1]), KEYS[2]\n"
+    "local rq = redis.call('HMGET', KEYS[1], 'status', 'package', 'payload', 'request_id',\n"
+    "  'deadline', 'target:' .. ARGV[4])\n"
+    "if not rq[1] then return {'no-request'} end\n"
+    "if rq[1] ~= 'queued' and rq[1] ~= 'sent' and rq[1] ~= 'delivered' then\n"
+    "  return {'final', rq[1]}\n"
+    "end\n"
+    "local t = rq[6]\n"
+    "if t and (string.sub(t, 1, 10) == 'delivered:' or string.sub(t, 1, 7) == 'failed:') then\n"
+    "  return {'done', t}\n"
+    "end\n"
+    "local p = rq[2]\n"
+    "if not p or p == '' then p = ARGV[3] end\n"
+    "local b = redis.call('HMGET', bk, 'edge', 'uri', 'aor', 'transport', 'source', 'flow',\n"
+    "  'expires', 'subscribed')\n"
+    "if not b[1] or not (tonumber(b[7]) and tonumber(b[7]) > now) then return {'gone'} end\n"
+    "if b[1] ~= ARGV[2] then return {'moved', b[1]} end\n"
+    "local mode = se_pkg(bk, p, now)\n"
+    "if not mode and p == ARGV[3] and b[8] == '1' then mode = 'accept' end\n"
+    "if not mode then return {'unsubscribed'} end\n"
+    "local r = {'ok', rq[4] or '', rq[3] or '', rq[5] or '', p, b[2], b[3], b[4], b[5],\n"
+    "  b[6] or '', b[7]}\n"
+    "if mode == 'subscribe' then\n"
+    "  local pre = 'sub:' .. p .. ':'\n"
+    "  local d = redis.call('HMGET', bk, pre .. 'call_id', pre .. 'target', pre .. 'route',\n"
+    "    pre .. 'local', pre .. 'remote', pre .. 'event', pre .. 'expires')\n"
+    "  for i = 1, 7 do r[#r+1] = d[i] or '' end\n"
+    "  r[#r+1] = tostring(redis.call('HINCRBY', bk, pre .. 'cseq', 1))\n"
+    "end\n"
+    "return r\n",
 };
 
-int se_notify_parse_wakeup(const char *msg, size_t len, char reqid[SE_REQUEST_ID_MAX + 1],
+/* KEYS[1] binding. ARGV: package, dialog Call-ID, default package. Drops that dialog (a 481
+ * said the endpoint no longer knows it); the implicit subscription, if any, remains. */
+static struct cm_redis_script drop_dialog_script = {
+    .source = SE_LUA_HELPERS
+    "local bk, p = KEYS[1], ARGV[1]\n"
+    "if redis.call('HGET', bk, 'sub:' .. p .. ':call_id') ~= ARGV[2] then return 0 end\n"
+    "redis.call('HSET', bk, 'sub:' .. p .. ':expires', '0')\n"
+    "se_pkg(bk, p, 1)\n"
+    "se_set_subscribed(bk, ARGV[3])\n"
+    "return 1\n",
+};
+
+bool se_ref_valid(const char *ref, size_t len)
+{
+	if (len == 0 || len > SE_REF_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)ref[i] <= 0x20 || (unsigned char)ref[i] >= 0x7f)
+			return false;
+	}
+	return true;
+}
+
+int se_notify_parse_wakeup(const char *msg, size_t len, char ref[SE_REF_MAX + 1],
 			   char bid[SE_BINDING_ID_LEN + 1])
 {
-	const char *sp = memchr(msg, ' ', len), *why = NULL;
-	size_t rlen, blen;
+	size_t rlen;
 
-	if (!sp)
+	if (len < SE_BINDING_ID_LEN + 2 || msg[len - SE_BINDING_ID_LEN - 1] != ' ')
 		return -EINVAL;
-	rlen = (size_t)(sp - msg);
-	blen = len - rlen - 1;
-	if (rlen == 0 || rlen > SE_REQUEST_ID_MAX || blen != SE_BINDING_ID_LEN)
+	rlen = len - SE_BINDING_ID_LEN - 1;
+	if (!se_ref_valid(msg, rlen))
 		return -EINVAL;
-	if (cm_payload_check(CM_PL_REQUEST_ID, msg, rlen, &why) < 0)
-		return -EINVAL;
-	for (size_t i = 0; i < blen; i++) {
-		char c = sp[1 + i];
+	for (size_t i = 0; i < SE_BINDING_ID_LEN; i++) {
+		char c = msg[rlen + 1 + i];
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
 			return -EINVAL;
 	}
-	memcpy(reqid, msg, rlen);
-	reqid[rlen] = '\0';
-	memcpy(bid, sp + 1, blen);
-	bid[blen] = '\0';
+	memcpy(ref, msg, rlen);
+	ref[rlen] = '\0';
+	memcpy(bid, msg + rlen + 1, SE_BINDING_ID_LEN);
+	bid[SE_BINDING_ID_LEN] = '\0';
 	return 0;
+}
+
+static struct se_notify *notify_new(struct se_edge *e, const char *bid, size_t n_refs)
+{
+	/* At least one (empty) ref, so logs may always name ref[0]. */
+	struct se_notify *n = calloc(1, sizeof(*n) + (n_refs ? n_refs : 1) * sizeof(n->ref[0]));
+
+	if (!n)
+		return NULL;
+	n->e = e;
+	n->refs = 1;
+	n->n_refs = n_refs;
+	n->deadline = DEADLINE_UNKNOWN;
+	cm_snprintf(n->bid, sizeof(n->bid), "%s", bid);
+	return n;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+	free(h->data);
 }
 
 static void notify_unref(struct se_notify *n)
 {
-	if (--n->refs == 0)
+	if (--n->refs > 0)
+		return;
+	if (n->timer_init) {
+		n->timer.data = n;
+		uv_close((uv_handle_t *)&n->timer, on_timer_closed);
+	} else {
 		free(n);
+	}
 }
 
 static void status_done(struct cm_redis *r, redisReply *reply, void *data)
@@ -131,24 +247,27 @@ static void status_done(struct cm_redis *r, redisReply *reply, void *data)
 	notify_unref(n);
 }
 
-/* Records ev for n's target. Failures are logged: the request then keeps its old status. */
-static void status_update(struct se_notify *n, const char *ev, int code, const char *reason)
+/* Records ev for target n->bid of request n->ref[i]. Failures are logged: the request then
+ * keeps its old status. */
+static void status_update(struct se_notify *n, size_t i, const char *ev, int code,
+			  const char *reason, bool wait, const char *new_edge)
 {
-	char key[sizeof(CM_KEY_REQUEST) + SE_REQUEST_ID_MAX], now[24], codes[8];
-	const char *argv[6];
-	size_t argvlen[6];
+	char key[sizeof(CM_KEY_REQUEST) + SE_REF_MAX], now[24], codes[8];
+	const char *argv[9];
+	size_t argvlen[9];
 	int rc;
 
 	if (n->e->closing)
 		return;
-	cm_snprintf(key, sizeof(key), "%s%s", CM_KEY_REQUEST, n->reqid);
+	cm_snprintf(key, sizeof(key), "%s%s", CM_KEY_REQUEST, n->ref[i]);
 	cm_snprintf(now, sizeof(now), "%lld", (long long)se_now_ms());
 	cm_snprintf(codes, sizeof(codes), "%d", code);
 	argv[0] = key, argv[1] = n->bid, argv[2] = ev, argv[3] = now, argv[4] = codes;
-	argv[5] = reason ? reason : "";
-	for (int i = 0; i < 6; i++)
-		argvlen[i] = strlen(argv[i]);
-	rc = cm_redis_eval(n->e->redis, &se_status_script, status_done, n, 1, 6, argv, argvlen);
+	argv[5] = reason ? reason : "", argv[6] = wait ? "1" : "0";
+	argv[7] = new_edge ? new_edge : "", argv[8] = CM_KEY_EDGE_CHANNEL;
+	for (int k = 0; k < 9; k++)
+		argvlen[k] = strlen(argv[k]);
+	rc = cm_redis_eval(n->e->redis, &se_status_script, status_done, n, 1, 9, argv, argvlen);
 	if (rc < 0) {
 		cm_log_warn("status update not sent request-id=%s binding=%s status=%s: %s",
 			    n->reqid, n->bid, ev, strerror(-rc));
@@ -158,11 +277,21 @@ static void status_update(struct se_notify *n, const char *ev, int code, const c
 	n->e->pending++;
 }
 
+/* A failure before or instead of the wire that may wait for the binding's next registration. */
+static void notify_wait(struct se_notify *n, int code, const char *reason)
+{
+	cm_log_warn("notify not sent request-id=%s ref=%s binding=%s status=%d reason=%s", n->reqid,
+		    n->ref[0], n->bid, code, reason);
+	for (size_t i = 0; i < n->n_refs; i++)
+		status_update(n, i, "failed", code, reason, true, NULL);
+}
+
 static void notify_fail(struct se_notify *n, int code, const char *reason)
 {
-	cm_log_warn("notify failed request-id=%s binding=%s status=%d reason=%s", n->reqid, n->bid,
-		    code, reason);
-	status_update(n, "failed", code, reason);
+	cm_log_warn("notify failed request-id=%s ref=%s binding=%s status=%d reason=%s", n->reqid,
+		    n->ref[0], n->bid, code, reason);
+	for (size_t i = 0; i < n->n_refs; i++)
+		status_update(n, i, "failed", code, reason, false, NULL);
 }
 
 static void track(struct se_notify *n)
@@ -188,11 +317,135 @@ static void untrack(struct se_notify *n)
 	n->e->pending--;
 }
 
+static bool retryable(int status)
+{
+	return status == 404 || status == 408 || status == 430 || status == 481 ||
+	       (status >= 500 && status < 600);
+}
+
+static unsigned backoff_s(unsigned tries)
+{
+	unsigned d = 1;
+
+	for (unsigned i = 1; i < tries && d < SE_RETRY_CAP_S; i++)
+		d *= 2;
+	return d < SE_RETRY_CAP_S ? d : SE_RETRY_CAP_S;
+}
+
+static void fetch(struct se_notify *n);
+
+static void on_retry(uv_timer_t *t)
+{
+	struct se_notify *n = t->data;
+
+	*n->rprevp = n->rnext;
+	if (n->rnext)
+		n->rnext->rprevp = n->rprevp;
+	n->rnext = NULL;
+	n->rprevp = NULL;
+	n->e->n_retries--;
+	if (!n->e->closing)
+		fetch(n);
+	notify_unref(n); /* the timer's reference */
+}
+
+/* Schedules another attempt of single-ref NOTIFY n after a retryable failure, or fails its
+ * target when the deadline or the retry cap does not allow one. */
+static void schedule_retry(struct se_notify *n, int code, const char *reason)
+{
+	struct se_edge *e = n->e;
+	unsigned delay = backoff_s(n->tries);
+
+	n->last_code = code;
+	cm_snprintf(n->last_reason, sizeof(n->last_reason), "%s", reason);
+	if (e->closing)
+		return;
+	if (n->deadline != DEADLINE_UNKNOWN &&
+	    (n->deadline <= 0 || se_now_ms() + (int64_t)delay * 1000 >= n->deadline)) {
+		notify_fail(n, code, reason);
+		return;
+	}
+	if (e->n_retries >= SE_RETRIES_MAX) {
+		cm_log_warn("retry limit (%d) reached: not retrying request-id=%s binding=%s",
+			    SE_RETRIES_MAX, n->reqid, n->bid);
+		notify_fail(n, code, reason);
+		return;
+	}
+	if (!n->timer_init) {
+		uv_timer_init(e->loop, &n->timer);
+		n->timer.data = n;
+		n->timer_init = true;
+	}
+	uv_timer_start(&n->timer, on_retry, (uint64_t)delay * 1000, 0);
+	n->rnext = e->retries;
+	if (n->rnext)
+		n->rnext->rprevp = &n->rnext;
+	n->rprevp = &e->retries;
+	e->retries = n;
+	e->n_retries++;
+	n->refs++;
+	cm_log_info("notify retry request-id=%s ref=%s binding=%s status=%d in=%us attempt=%u",
+		    n->reqid, n->ref[0], n->bid, code, delay, n->tries + 1);
+}
+
+/* The state NOTIFY of a SUBSCRIBE failed: each listed request goes on by itself. */
+static void state_failed(struct se_notify *n, int code, const char *reason)
+{
+	for (size_t i = 0; i < n->n_refs; i++) {
+		struct se_notify *r;
+
+		if (!retryable(code)) {
+			status_update(n, i, "failed", code, reason, false, NULL);
+			continue;
+		}
+		r = notify_new(n->e, n->bid, 1);
+		if (!r) {
+			status_update(n, i, "failed", code, reason, false, NULL);
+			continue;
+		}
+		memcpy(r->ref[0], n->ref[i], sizeof(r->ref[0]));
+		cm_snprintf(r->reqid, sizeof(r->reqid), "%s", n->ref[i]);
+		r->tries = 1;
+		schedule_retry(r, code, reason);
+		notify_unref(r);
+	}
+}
+
+static void drop_done(struct cm_redis *r, redisReply *reply, void *data)
+{
+	struct se_edge *e = data;
+
+	e->pending--;
+	if (reply && reply->type == REDIS_REPLY_ERROR)
+		cm_log_error("dropping a dialog failed: %s", reply->str);
+}
+
+static void drop_dialog(struct se_notify *n)
+{
+	char key[sizeof(CM_KEY_BINDING) + SE_BINDING_ID_LEN];
+	const char *argv[4];
+	size_t argvlen[4];
+
+	cm_snprintf(key, sizeof(key), "%s%s", CM_KEY_BINDING, n->bid);
+	argv[0] = key, argv[1] = n->pkg, argv[2] = n->call_id, argv[3] = SE_DEFAULT_PACKAGE;
+	for (int i = 0; i < 4; i++)
+		argvlen[i] = strlen(argv[i]);
+	/* Fire and forget: the next attempt re-reads the binding either way. */
+	if (cm_redis_eval(n->e->redis, &drop_dialog_script, drop_done, n->e, 1, 4, argv, argvlen) <
+	    0) {
+		cm_log_warn("cannot drop the dialog of binding=%s package=%s", n->bid, n->pkg);
+		return;
+	}
+	n->e->pending++;
+	cm_log_info("subscription dropped binding=%s package=%s call-id=%s: 481", n->bid, n->pkg,
+		    n->call_id);
+}
+
 static int notify_answered(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
 {
 	struct se_notify *n = (struct se_notify *)magic;
 	int status = sip && sip->sip_status ? sip->sip_status->st_status : nta_outgoing_status(orq);
-	char phrase[64];
+	char phrase[REASON_MAX];
 
 	if (status < 200)
 		return 0;
@@ -205,29 +458,26 @@ static int notify_answered(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip
 		if ((unsigned char)*p < 0x20 || *p == ':')
 			*p = ' '; /* target:<bid> is "failed:<code>:<reason>" */
 	}
-	cm_log_info("notify answered request-id=%s binding=%s call-id=%s status=%d", n->reqid,
-		    n->bid, n->call_id, status);
+	cm_log_info("notify answered request-id=%s ref=%s binding=%s call-id=%s status=%d",
+		    n->reqid, n->ref[0], n->bid, n->call_id, status);
 	nta_outgoing_destroy(orq);
 	n->orq = NULL;
 	untrack(n);
-	if (status < 300)
-		status_update(n, "delivered", status, phrase);
-	else
-		status_update(n, "failed", status, phrase);
+	if (status == 481 && n->in_dialog)
+		drop_dialog(n);
+	if (status < 300) {
+		for (size_t i = 0; i < n->n_refs; i++)
+			status_update(n, i, "delivered", status, phrase, false, NULL);
+	} else if (n->state) {
+		state_failed(n, status, phrase);
+	} else if (retryable(status)) {
+		schedule_retry(n, status, phrase);
+	} else {
+		for (size_t i = 0; i < n->n_refs; i++)
+			status_update(n, i, "failed", status, phrase, false, NULL);
+	}
 	notify_unref(n);
 	return 0;
-}
-
-/* Looks up field name in a flat HGETALL reply; NULL if absent. */
-static const char *field(const redisReply *h, const char *name)
-{
-	for (size_t i = 0; i + 1 < h->elements; i += 2) {
-		if (h->element[i]->type == REDIS_REPLY_STRING &&
-		    h->element[i + 1]->type == REDIS_REPLY_STRING &&
-		    strcmp(h->element[i]->str, name) == 0)
-			return h->element[i + 1]->str;
-	}
-	return NULL;
 }
 
 static void new_call_id(struct se_notify *n)
@@ -251,86 +501,143 @@ static void new_call_id(struct se_notify *n)
 	cm_snprintf(n->call_id, sizeof(n->call_id), "%s@%s", h, n->e->cfg->edge_id);
 }
 
-static void notify_send(struct se_notify *n, const redisReply *req, const redisReply *b)
+/*
+ * Creates the client transaction of n for d. Returns 0, -ENOTCONN when the binding's
+ * connection is gone, -EINVAL for an unusable source, -EIO when nta refused.
+ */
+static int send_notify(struct se_notify *n, const struct se_notify_dest *d,
+		       const char *content_type, const char *body)
 {
 	struct se_edge *e = n->e;
-	const char *edge = field(b, "edge"), *uri = field(b, "uri"), *aor = field(b, "aor");
-	const char *tpname = field(b, "transport"), *source = field(b, "source");
-	const char *flow = field(b, "flow"), *exp = field(b, "expires");
-	const char *sub = field(b, "subscribed"), *payload = field(req, "payload");
-	char route[128], ss[48], to[CM_DEVICE_MAX + 3];
+	char route[128], cseq[24];
 	tport_t *tp = NULL;
-	bool udp;
-	long long left;
+	bool udp = strcmp(d->transport, "udp") == 0;
 
-	if (!edge || !uri || !aor || !tpname || !source || !exp) {
-		notify_fail(n, 480, "binding-gone");
-		return;
-	}
-	if (strcmp(edge, e->cfg->edge_id) != 0) {
-		notify_fail(n, 480, "binding-moved");
-		return;
-	}
-	if (!sub || strcmp(sub, "1") != 0) {
-		notify_fail(n, 480, "not-subscribed");
-		return;
-	}
-	if (!payload) {
-		notify_fail(n, 500, "no-payload");
-		return;
-	}
-	left = (strtoll(exp, NULL, 10) - se_now_ms()) / 1000;
-	if (left <= 0) {
-		notify_fail(n, 480, "binding-gone");
-		return;
-	}
-	udp = strcmp(tpname, "udp") == 0;
 	if (udp) {
-		if (cm_snprintf(route, sizeof(route), "sip:%s;transport=udp", source) < 0) {
-			notify_fail(n, 480, "binding-gone");
-			return;
-		}
+		if (cm_snprintf(route, sizeof(route), "sip:%s;transport=udp", d->source) < 0)
+			return -EINVAL;
 	} else {
-		tp = flow && *flow ? se_flows_tport(e->flows, strtoull(flow, NULL, 10)) : NULL;
-		if (!tp) {
-			notify_fail(n, 430, "flow-closed");
-			return;
-		}
+		tp = d->flow && *d->flow ? se_flows_tport(e->flows, strtoull(d->flow, NULL, 10))
+					 : NULL;
+		if (!tp)
+			return -ENOTCONN;
 	}
-	cm_snprintf(ss, sizeof(ss), "active;expires=%lld", left);
-	cm_snprintf(to, sizeof(to), "<%s>", aor);
-	new_call_id(n);
-
+	cm_snprintf(cseq, sizeof(cseq), "%lu NOTIFY", (unsigned long)d->cseq);
 	track(n);
 	n->orq = nta_outgoing_tcreate(
 	    e->leg, notify_answered, (nta_outgoing_magic_t *)n, udp ? (url_string_t *)route : NULL,
-	    SIP_METHOD_NOTIFY, (url_string_t *)uri, TAG_IF(tp, NTATAG_TPORT(tp)),
-	    SIPTAG_FROM_STR(e->from), SIPTAG_TO_STR(to), SIPTAG_CALL_ID_STR(n->call_id),
-	    SIPTAG_CSEQ_STR("1 NOTIFY"), SIPTAG_EVENT_STR(CM_PAYLOAD_EVENT),
-	    SIPTAG_SUBSCRIPTION_STATE_STR(ss), SIPTAG_CONTENT_TYPE_STR(CM_PAYLOAD_MEDIA_TYPE),
-	    SIPTAG_PAYLOAD_STR(payload), TAG_END());
+	    SIP_METHOD_NOTIFY, (url_string_t *)d->uri, TAG_IF(tp, NTATAG_TPORT(tp)),
+	    SIPTAG_FROM_STR(d->from), SIPTAG_TO_STR(d->to), SIPTAG_CALL_ID_STR(d->call_id),
+	    SIPTAG_CSEQ_STR(cseq), TAG_IF(d->route && *d->route, SIPTAG_ROUTE_STR(d->route)),
+	    SIPTAG_EVENT_STR(d->event), SIPTAG_SUBSCRIPTION_STATE_STR(d->state),
+	    TAG_IF(content_type, SIPTAG_CONTENT_TYPE_STR(content_type)),
+	    TAG_IF(content_type, SIPTAG_PAYLOAD_STR(body ? body : "")), TAG_END());
 	if (!n->orq) {
 		untrack(n);
 		n->refs--; /* the transaction's reference; the caller still holds one */
-		notify_fail(n, 503, "send-failed");
-		return;
+		return -EIO;
 	}
-	cm_log_info("notify sent request-id=%s binding=%s call-id=%s transport=%s source=%s",
-		    n->reqid, n->bid, n->call_id, tpname, source);
-	status_update(n, "sent", 0, "");
+	n->tries++;
+	return 0;
 }
 
-static void fetch_done(struct cm_redis *r, redisReply *reply, void *data)
+/* Strings of a fetch reply, by position. */
+static const char *rstr(const redisReply *r, size_t i)
+{
+	return i < r->elements && r->element[i]->type == REDIS_REPLY_STRING ? r->element[i]->str
+									    : NULL;
+}
+
+static void send_single(struct se_notify *n, const redisReply *r)
+{
+	struct se_edge *e = n->e;
+	const char *payload = rstr(r, 2), *deadline = rstr(r, 3), *pkg = rstr(r, 4);
+	const char *uri = rstr(r, 5), *aor = rstr(r, 6), *exp = rstr(r, 10);
+	char ss[48], to[CM_DEVICE_MAX + 3], event[SE_PACKAGE_MAX + 80], ctype[SE_PACKAGE_MAX + 16];
+	struct se_notify_dest d = {
+	    .transport = rstr(r, 7), .source = rstr(r, 8), .flow = rstr(r, 9)};
+	long long left;
+	int rc;
+
+	if (rstr(r, 1) && *rstr(r, 1))
+		cm_snprintf(n->reqid, sizeof(n->reqid), "%s", rstr(r, 1));
+	if (deadline && *deadline)
+		n->deadline = strtoll(deadline, NULL, 10);
+	else
+		n->deadline = 0; /* a request without deadline is never retried */
+	if (!payload || !pkg || !uri || !aor || !exp || !d.transport || !d.source || !d.flow) {
+		notify_fail(n, 500, "no-payload");
+		return;
+	}
+	if (n->tries > 0 && n->deadline <= se_now_ms()) {
+		/* A retry that outlived the request's deadline: give up with the last answer. */
+		notify_fail(n, n->last_code ? n->last_code : 408,
+			    n->last_reason[0] ? n->last_reason : "retries exhausted");
+		return;
+	}
+	cm_snprintf(n->pkg, sizeof(n->pkg), "%s", pkg);
+	cm_snprintf(ctype, sizeof(ctype), "application/%s", pkg);
+	n->in_dialog = r->elements >= 19;
+	if (n->in_dialog) {
+		/* In the SUBSCRIBE dialog: its Call-ID, tags, CSeq, target, route set. */
+		const char *sexp = rstr(r, 17);
+		left = sexp ? (strtoll(sexp, NULL, 10) - se_now_ms()) / 1000 : 0;
+		cm_snprintf(n->call_id, sizeof(n->call_id), "%s", rstr(r, 11) ? rstr(r, 11) : "");
+		d.uri = rstr(r, 12);
+		d.route = rstr(r, 13);
+		d.from = rstr(r, 14);
+		d.to = rstr(r, 15);
+		d.event = rstr(r, 16);
+		d.cseq = (uint32_t)strtoul(rstr(r, 18) ? rstr(r, 18) : "1", NULL, 10);
+		if (!d.uri || !*d.uri || !d.from || !d.to || !d.event || !*n->call_id) {
+			notify_fail(n, 500, "bad-dialog");
+			return;
+		}
+	} else {
+		left = (strtoll(exp, NULL, 10) - se_now_ms()) / 1000;
+		if (n->tries == 0 || !n->call_id[0])
+			new_call_id(n);
+		cm_snprintf(to, sizeof(to), "<%s>", aor);
+		cm_snprintf(event, sizeof(event), "%s", pkg);
+		d.uri = uri;
+		d.from = e->from;
+		d.to = to;
+		d.event = event;
+		d.route = "";
+		d.cseq = n->tries + 1;
+	}
+	if (left <= 0)
+		left = 1;
+	cm_snprintf(ss, sizeof(ss), "active;expires=%lld", left);
+	d.state = ss;
+	d.call_id = n->call_id;
+
+	rc = send_notify(n, &d, ctype, payload);
+	if (rc == -ENOTCONN) {
+		schedule_retry(n, 430, "flow-closed");
+		return;
+	}
+	if (rc < 0) {
+		schedule_retry(n, 503, "send-failed");
+		return;
+	}
+	cm_log_info("notify sent request-id=%s ref=%s binding=%s call-id=%s transport=%s source=%s "
+		    "dialog=%d attempt=%u",
+		    n->reqid, n->ref[0], n->bid, n->call_id, d.transport, d.source,
+		    n->in_dialog ? 1 : 0, n->tries);
+	status_update(n, 0, "sent", 0, "", false, NULL);
+}
+
+static void fetch_done(struct cm_redis *redis, redisReply *reply, void *data)
 {
 	struct se_notify *n = data;
-	const redisReply *req, *b;
+	const char *verdict;
 
 	n->e->pending--;
 	if (n->e->closing)
 		goto out;
-	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-	    reply->element[0]->type != REDIS_REPLY_ARRAY ||
-	    reply->element[1]->type != REDIS_REPLY_ARRAY) {
+	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+	    !(verdict = rstr(reply, 0))) {
 		cm_log_warn("notify dropped request-id=%s binding=%s: cannot read request (%s)",
 			    n->reqid, n->bid,
 			    !reply			       ? "redis disconnected"
@@ -338,66 +645,126 @@ static void fetch_done(struct cm_redis *r, redisReply *reply, void *data)
 							       : "unexpected reply");
 		goto out;
 	}
-	req = reply->element[0];
-	b = reply->element[1];
-	if (req->elements == 0) {
-		cm_log_warn("notify dropped request-id=%s binding=%s: no such request", n->reqid,
-			    n->bid);
-		goto out;
+	if (strcmp(verdict, "ok") == 0) {
+		send_single(n, reply);
+	} else if (strcmp(verdict, "no-request") == 0) {
+		cm_log_warn("notify dropped ref=%s binding=%s: no such request", n->ref[0], n->bid);
+	} else if (strcmp(verdict, "final") == 0 || strcmp(verdict, "done") == 0) {
+		cm_log_info("notify skipped ref=%s binding=%s: %s %s", n->ref[0], n->bid, verdict,
+			    rstr(reply, 1) ? rstr(reply, 1) : "");
+	} else if (strcmp(verdict, "moved") == 0) {
+		const char *edge = rstr(reply, 1);
+		cm_log_info("notify handed over ref=%s binding=%s to edge=%s", n->ref[0], n->bid,
+			    edge ? edge : "-");
+		status_update(n, 0, "moved", 480, "binding-moved", true, edge);
+	} else if (strcmp(verdict, "unsubscribed") == 0) {
+		notify_wait(n, 480, "not-subscribed");
+	} else {
+		notify_wait(n, 480, "binding-gone");
 	}
-	if (b->elements == 0) {
-		notify_fail(n, 480, "binding-gone");
-		goto out;
-	}
-	notify_send(n, req, b);
 out:
 	notify_unref(n);
+}
+
+/* Reads request and binding, then sends (fetch_done). Takes a reference while Redis works. */
+static void fetch(struct se_notify *n)
+{
+	struct se_edge *e = n->e;
+	char keys[2][sizeof(CM_KEY_BINDING) + SE_REF_MAX + 8], now[24];
+	const char *argv[6];
+	size_t argvlen[6];
+	int rc;
+
+	if (e->pending >= SE_PENDING_MAX) {
+		schedule_retry(n, 503, "overload");
+		return;
+	}
+	cm_snprintf(keys[0], sizeof(keys[0]), "%s%s", CM_KEY_REQUEST, n->ref[0]);
+	cm_snprintf(keys[1], sizeof(keys[1]), "%s%s", CM_KEY_BINDING, n->bid);
+	cm_snprintf(now, sizeof(now), "%lld", (long long)se_now_ms());
+	argv[0] = keys[0], argv[1] = keys[1], argv[2] = now, argv[3] = e->cfg->edge_id;
+	argv[4] = SE_DEFAULT_PACKAGE, argv[5] = n->bid;
+	for (int i = 0; i < 6; i++)
+		argvlen[i] = strlen(argv[i]);
+	rc = cm_redis_eval(e->redis, &fetch_script, fetch_done, n, 2, 6, argv, argvlen);
+	if (rc < 0) {
+		cm_log_warn("notify dropped ref=%s binding=%s: %s", n->ref[0], n->bid,
+			    strerror(-rc));
+		return;
+	}
+	n->refs++;
+	e->pending++;
+}
+
+void se_notify_ref(struct se_edge *e, const char *ref, const char *bid)
+{
+	struct se_notify *n;
+
+	if (e->closing)
+		return;
+	n = notify_new(e, bid, 1);
+	if (!n) {
+		cm_log_error("notify dropped ref=%s: out of memory", ref);
+		return;
+	}
+	cm_snprintf(n->ref[0], sizeof(n->ref[0]), "%s", ref);
+	cm_snprintf(n->reqid, sizeof(n->reqid), "%s", ref);
+	fetch(n);
+	notify_unref(n);
+}
+
+int se_notify_state(struct se_edge *e, const char *bid, const struct se_notify_dest *d,
+		    const char *content_type, const char *body, size_t len, char *const *refs,
+		    size_t nrefs)
+{
+	struct se_notify *n = notify_new(e, bid, nrefs);
+	int rc;
+
+	(void)len;
+	if (!n)
+		return -ENOMEM;
+	n->state = true;
+	n->in_dialog = true;
+	for (size_t i = 0; i < nrefs; i++)
+		cm_snprintf(n->ref[i], sizeof(n->ref[i]), "%s", refs[i]);
+	cm_snprintf(n->reqid, sizeof(n->reqid), "%s", nrefs ? refs[0] : "-");
+	cm_snprintf(n->call_id, sizeof(n->call_id), "%s", d->call_id);
+	cm_snprintf(n->pkg, sizeof(n->pkg), "%s", d->event);
+	{
+		/* The package is the Event type without its parameters. */
+		char *semi = strchr(n->pkg, ';');
+		if (semi)
+			*semi = '\0';
+	}
+	rc = send_notify(n, d, content_type, body);
+	if (rc < 0) {
+		state_failed(n, rc == -ENOTCONN ? 430 : 503,
+			     rc == -ENOTCONN ? "flow-closed" : "send-failed");
+		notify_unref(n);
+		return rc;
+	}
+	cm_log_info("state notify sent binding=%s call-id=%s records=%zu state=%s", bid, d->call_id,
+		    nrefs, d->state);
+	for (size_t i = 0; i < nrefs; i++)
+		status_update(n, i, "sent", 0, "", false, NULL);
+	notify_unref(n);
+	return 0;
 }
 
 static void on_wakeup(struct cm_redis *r, const char *channel, const char *msg, size_t len,
 		      void *data)
 {
 	struct se_edge *e = data;
-	struct se_notify *n;
-	char keys[2][sizeof(CM_KEY_BINDING) + SE_REQUEST_ID_MAX + 8];
-	const char *argv[2];
-	size_t argvlen[2];
-	int rc;
+	char ref[SE_REF_MAX + 1], bid[SE_BINDING_ID_LEN + 1];
 
 	if (e->closing)
 		return;
-	n = calloc(1, sizeof(*n));
-	if (!n) {
-		cm_log_error("notify dropped: out of memory");
-		return;
-	}
-	n->e = e;
-	n->refs = 1;
-	if (se_notify_parse_wakeup(msg, len, n->reqid, n->bid) < 0) {
+	if (se_notify_parse_wakeup(msg, len, ref, bid) < 0) {
 		cm_log_warn("ignoring malformed wake-up on %s: '%.*s'", channel,
 			    (int)(len > 200 ? 200 : len), msg);
-		free(n);
 		return;
 	}
-	if (e->pending >= SE_PENDING_MAX) {
-		notify_fail(n, 503, "overload");
-		notify_unref(n);
-		return;
-	}
-	cm_snprintf(keys[0], sizeof(keys[0]), "%s%s", CM_KEY_REQUEST, n->reqid);
-	cm_snprintf(keys[1], sizeof(keys[1]), "%s%s", CM_KEY_BINDING, n->bid);
-	for (int i = 0; i < 2; i++) {
-		argv[i] = keys[i];
-		argvlen[i] = strlen(keys[i]);
-	}
-	rc = cm_redis_eval(e->redis, &fetch_script, fetch_done, n, 2, 2, argv, argvlen);
-	if (rc < 0) {
-		cm_log_warn("notify dropped request-id=%s binding=%s: %s", n->reqid, n->bid,
-			    strerror(-rc));
-		free(n);
-		return;
-	}
-	e->pending++;
+	se_notify_ref(e, ref, bid);
 }
 
 int se_notify_start(struct se_edge *e)
@@ -412,6 +779,17 @@ void se_notify_shutdown(struct se_edge *e)
 		nta_outgoing_destroy(n->orq);
 		n->orq = NULL;
 		untrack(n);
+		notify_unref(n);
+	}
+	while (e->retries) {
+		struct se_notify *n = e->retries;
+		uv_timer_stop(&n->timer);
+		e->retries = n->rnext;
+		if (e->retries)
+			e->retries->rprevp = &e->retries;
+		n->rnext = NULL;
+		n->rprevp = NULL;
+		e->n_retries--;
 		notify_unref(n);
 	}
 }

@@ -1,39 +1,79 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The NOTIFY sender: listens on beckon:edge:<edge-id>, and for each wake-up
- * "<request_id> <binding-id>" reads the request and the binding, sends the contact-me NOTIFY
- * over the binding's flow and records the outcome in the request (proto/redis.md).
+ * "<ref> <binding-id>" (and each request claimed by queued delivery) reads the request and the
+ * binding, sends the NOTIFY over the binding's flow (in the SUBSCRIBE dialog when the binding
+ * subscribed explicitly), records the outcome in the request (proto/redis.md) and retries
+ * failed NOTIFYs with backoff until the request's deadline. Also sends the state NOTIFY that
+ * follows a SUBSCRIBE.
  */
 #ifndef SE_NOTIFY_H
 #define SE_NOTIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cm/redis.h"
 #include "se_register.h"
 
 #define SE_REQUEST_ID_MAX 128
+#define SE_REF_MAX (64 + 1 + SE_REQUEST_ID_MAX) /* <client>:<request_id> */
+#define SE_RETRIES_MAX 10000			/* retries scheduled at once */
+#define SE_RETRY_CAP_S 30			/* longest backoff */
 
 struct se_edge;
 
 /* Subscribes to the edge's channel. Returns 0 or a negative errno. */
 int se_notify_start(struct se_edge *e);
 
-/* Destroys every NOTIFY transaction still in flight (their outcome is not recorded). */
+/* Destroys every NOTIFY transaction still in flight and every scheduled retry (their outcome
+ * is not recorded). */
 void se_notify_shutdown(struct se_edge *e);
 
 /*
- * Splits a wake-up message into request id (checked against the payload grammar) and
- * binding id (32 lower-case hex digits). Returns 0 or -EINVAL.
+ * Splits a wake-up message "<ref> <binding-id>" at its last space into the ref (opaque to the
+ * edge: 1..SE_REF_MAX printable non-space characters) and the binding id (32 lower-case hex
+ * digits). Returns 0 or -EINVAL.
  */
-int se_notify_parse_wakeup(const char *msg, size_t len, char reqid[SE_REQUEST_ID_MAX + 1],
+int se_notify_parse_wakeup(const char *msg, size_t len, char ref[SE_REF_MAX + 1],
 			   char bid[SE_BINDING_ID_LEN + 1]);
 
+/* True if ref[0..len) is a well-formed ref (see se_notify_parse_wakeup). */
+bool se_ref_valid(const char *ref, size_t len);
+
 /*
- * The status script: KEYS[1] = beckon:req:<id>; ARGV = binding id, event (sent, delivered,
- * failed), now ms, SIP status, reason. Returns the request's status after the update, or nil
- * if the request no longer exists.
+ * Sends request ref (NUL-terminated, copied) to binding bid as a wake-up would. Outcomes are
+ * logged and recorded in Redis; nothing is returned or called back.
  */
+void se_notify_ref(struct se_edge *e, const char *ref, const char *bid);
+
+/* Where and how a NOTIFY goes. All strings are borrowed for the duration of the call. */
+struct se_notify_dest {
+	const char *uri;       /* Request-URI */
+	const char *transport; /* of the binding: udp / tcp / tls */
+	const char *source;    /* ip:port of the binding (UDP next hop) */
+	const char *flow;      /* flow id (TCP/TLS) */
+	const char *from, *to; /* header values */
+	const char *call_id;
+	uint32_t cseq;
+	const char *route; /* Route header value, "" for none */
+	const char *event; /* Event header value */
+	const char *state; /* Subscription-State header value */
+};
+
+/*
+ * Sends the state NOTIFY of a SUBSCRIBE dialog to binding bid: body (records, may be empty)
+ * with content_type, or no body when content_type is NULL (final NOTIFY). refs[0..n) are the
+ * requests the body lists; each is recorded sent, then delivered or failed (retried
+ * one by one) by the answer. Returns 0, or a negative errno when the NOTIFY could not be
+ * created (the refs are then scheduled for retry or failed, and that is logged).
+ */
+int se_notify_state(struct se_edge *e, const char *bid, const struct se_notify_dest *d,
+		    const char *content_type, const char *body, size_t len, char *const *refs,
+		    size_t n);
+
+/* The status script (proto/redis.md "Lifecycle"); exposed for the unit tests. */
 extern struct cm_redis_script se_status_script;
 
 #endif

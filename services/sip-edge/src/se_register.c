@@ -20,6 +20,7 @@
 
 #include "cm/payload.h"
 #include "cm/str.h"
+#include "se_lua.h"
 
 static bool is_lws(char c)
 {
@@ -28,7 +29,12 @@ static bool is_lws(char c)
 
 bool se_accept_contact_me(const char *s, size_t len)
 {
-	const struct cm_str want = CM_STR_LIT(CM_PAYLOAD_MEDIA_TYPE);
+	return se_accept_lists(s, len, CM_PAYLOAD_MEDIA_TYPE);
+}
+
+bool se_accept_lists(const char *s, size_t len, const char *media)
+{
+	const struct cm_str want = cm_str_c(media);
 	size_t i = 0;
 
 	while (i < len) {
@@ -59,8 +65,13 @@ bool se_accept_contact_me(const char *s, size_t len)
 
 bool se_sip_accepts_contact_me(const sip_t *sip)
 {
+	return se_sip_accepts(sip, CM_PAYLOAD_MEDIA_TYPE);
+}
+
+bool se_sip_accepts(const sip_t *sip, const char *media)
+{
 	for (const sip_accept_t *ac = sip->sip_accept; ac; ac = ac->ac_next) {
-		if (ac->ac_type && se_accept_contact_me(ac->ac_type, strlen(ac->ac_type)))
+		if (ac->ac_type && se_accept_lists(ac->ac_type, strlen(ac->ac_type), media))
 			return true;
 	}
 	return false;
@@ -106,8 +117,7 @@ static long parse_delta(const char *s)
 	return v;
 }
 
-/* Strips the quotes and angle brackets of a +sip.instance value into out. */
-static int instance_value(const char *v, char *out, size_t size)
+int se_instance_value(const char *v, char *out, size_t size)
 {
 	size_t len = strlen(v);
 
@@ -266,7 +276,7 @@ int se_register_parse(su_home_t *home, const sip_t *sip, const struct se_reg_lim
 			FAIL(400, "Contact Too Long");
 
 		inst = msg_params_find(m->m_params, "+sip.instance=");
-		if (inst && instance_value(inst, c->instance, sizeof(c->instance)) < 0)
+		if (inst && se_instance_value(inst, c->instance, sizeof(c->instance)) < 0)
 			FAIL(400, "Bad +sip.instance");
 		instance_keys(c);
 
@@ -324,6 +334,7 @@ void se_register_args(const struct se_reg_req *req, const struct se_reg_origin *
 	arg(a, req->idx_num);
 	arg(a, a->maxb);
 	arg(a, a->n);
+	cm_snprintf(a->limit, sizeof(a->limit), "%d", o->claim_limit);
 	for (size_t i = 0; !req->wildcard && i < req->n; i++) {
 		const struct se_contact *c = &req->c[i];
 		long long exp = c->expires ? o->now_ms + (long long)c->expires * 1000 : 0;
@@ -338,97 +349,135 @@ void se_register_args(const struct se_reg_req *req, const struct se_reg_origin *
 		arg(a, a->exp[i]);
 		arg(a, a->idx[i]);
 	}
+	arg(a, o->accepted ? o->accepted : "");
+	arg(a, o->packages ? o->packages : CM_PAYLOAD_EVENT);
+	arg(a, o->default_pkg ? o->default_pkg : CM_PAYLOAD_EVENT);
+	arg(a, o->notices ? o->notices : "");
+	arg(a, o->gateway_url ? o->gateway_url : "");
+	arg(a, a->limit);
 }
 
 /* Lua: see proto/redis.md. ARGV layout is se_register_args'. */
 struct cm_redis_script se_register_script = {
-    .source =
-	"local P, now = ARGV[1], tonumber(ARGV[2])\n"
-	"local callid, cseq = ARGV[4], tonumber(ARGV[5])\n"
-	"local edge, flow = ARGV[7], ARGV[10]\n"
-	"local aorkey, numkey = ARGV[13], ARGV[14]\n"
-	"local maxb, n = tonumber(ARGV[15]), tonumber(ARGV[16])\n"
-	"local gone = {}\n"
-	"local function split(s)\n"
-	"  local t = {}\n"
-	"  for k in string.gmatch(s or '', '[^\\n]+') do t[#t+1] = k end\n"
-	"  return t\n"
-	"end\n"
-	/* RFC 3261 10.3 step 7: same Call-ID with a lower CSeq is out of order; an
-	 * equal one is a retransmission and is simply applied again. */
-	"local function in_order(bid)\n"
-	"  local o = redis.call('HMGET', P .. bid, 'call_id', 'cseq')\n"
-	"  return not (o[1] and o[1] == callid and tonumber(o[2]) and tonumber(o[2]) > cseq)\n"
-	"end\n"
-	"local function remove(bid)\n"
-	"  local o = redis.call('HMGET', P .. bid, 'indexes', 'edge', 'flow')\n"
-	"  for _, k in ipairs(split(o[1])) do redis.call('ZREM', k, bid) end\n"
-	"  redis.call('ZREM', aorkey, bid)\n"
-	"  if redis.call('DEL', P .. bid) == 1 then\n"
-	"    gone[#gone+1] = bid; gone[#gone+1] = o[2] or ''; gone[#gone+1] = o[3] or ''\n"
-	"  end\n"
-	"end\n"
-	/* PEXPIREAT ... GT never sets a TTL on a key that has none, hence PTTL. */
-	"local function extend(k, exp)\n"
-	"  local t = redis.call('PTTL', k)\n"
-	"  if t < 0 or now + t < exp then redis.call('PEXPIREAT', k, exp) end\n"
-	"end\n"
-	"redis.call('ZREMRANGEBYSCORE', aorkey, '-inf', '(' .. ARGV[2])\n"
-	"if ARGV[12] == '1' then\n"
-	"  local ids = redis.call('ZRANGE', aorkey, 0, -1)\n"
-	"  for _, bid in ipairs(ids) do\n"
-	"    if not in_order(bid) then return {'err', 'cseq'} end\n"
-	"  end\n"
-	"  for _, bid in ipairs(ids) do remove(bid) end\n"
-	"  return {'ok', {}, gone}\n"
-	"end\n"
-	"local live, adds = redis.call('ZCOUNT', aorkey, ARGV[2], '+inf'), 0\n"
-	"for i = 0, n - 1 do\n"
-	"  local b = 17 + 6 * i\n"
-	"  if not in_order(ARGV[b]) then return {'err', 'cseq'} end\n"
-	"  if ARGV[b + 4] ~= '0' and not redis.call('ZSCORE', aorkey, ARGV[b]) then\n"
-	"    adds = adds + 1\n"
-	"  end\n"
-	"end\n"
-	"if adds > 0 and live + adds > maxb then return {'err', 'too-many'} end\n"
-	"for i = 0, n - 1 do\n"
-	"  local b = 17 + 6 * i\n"
-	"  local bid, exp = ARGV[b], tonumber(ARGV[b + 4])\n"
-	"  local bk = P .. bid\n"
-	"  if exp == 0 then\n"
-	"    remove(bid)\n"
-	"  else\n"
-	"    local o = redis.call('HMGET', bk, 'indexes', 'edge', 'flow')\n"
-	"    local idx = {aorkey}\n"
-	"    if numkey ~= '' then idx[#idx+1] = numkey end\n"
-	"    for _, k in ipairs(split(ARGV[b + 5])) do idx[#idx+1] = k end\n"
-	"    local keep = {}\n"
-	"    for _, k in ipairs(idx) do keep[k] = true end\n"
-	"    for _, k in ipairs(split(o[1])) do\n"
-	"      if not keep[k] then redis.call('ZREM', k, bid) end\n"
-	"    end\n"
-	"    if o[2] and (o[2] ~= edge or (o[3] or '') ~= flow) then\n"
-	"      gone[#gone+1] = bid; gone[#gone+1] = o[2]; gone[#gone+1] = o[3] or ''\n"
-	"    end\n"
-	"    redis.call('HSET', bk, 'aor', ARGV[3], 'contact', ARGV[b + 1],\n"
-	"      'uri', ARGV[b + 2], 'instance', ARGV[b + 3], 'transport', ARGV[9],\n"
-	"      'source', ARGV[8], 'edge', edge, 'flow', flow, 'subscribed', ARGV[11],\n"
-	"      'expires', ARGV[b + 4], 'call_id', callid, 'cseq', ARGV[5],\n"
-	"      'user_agent', ARGV[6], 'updated', ARGV[2], 'indexes', table.concat(idx, '\\n'))\n"
-	"    redis.call('PEXPIREAT', bk, ARGV[b + 4])\n"
-	"    for _, k in ipairs(idx) do\n"
-	"      redis.call('ZADD', k, ARGV[b + 4], bid)\n"
-	"      extend(k, exp)\n"
-	"    end\n"
-	"  end\n"
-	"end\n"
-	"local out = {}\n"
-	"for _, bid in ipairs(redis.call('ZRANGEBYSCORE', aorkey, ARGV[2], '+inf')) do\n"
-	"  local o = redis.call('HMGET', P .. bid, 'contact', 'expires')\n"
-	"  if o[1] and o[2] then\n"
-	"    local left = math.floor((tonumber(o[2]) - now + 999) / 1000)\n"
-	"    if left > 0 then out[#out+1] = o[1]; out[#out+1] = tostring(left) end\n"
-	"  end\n"
-	"end\n"
-	"return {'ok', out, gone}\n",
+    .source = SE_LUA_HELPERS
+    "local P, now = ARGV[1], tonumber(ARGV[2])\n"
+    "local callid, cseq = ARGV[4], tonumber(ARGV[5])\n"
+    "local edge, flow, source = ARGV[7], ARGV[10], ARGV[8]\n"
+    "local aorkey, numkey = ARGV[13], ARGV[14]\n"
+    "local maxb, n = tonumber(ARGV[15]), tonumber(ARGV[16])\n"
+    "local X = 17 + 6 * n\n"
+    "local accepted, pkgs, dpkg = ARGV[X], se_list(ARGV[X + 1]), ARGV[X + 2]\n"
+    "local gw, limit = ARGV[X + 4], tonumber(ARGV[X + 5])\n"
+    "local acc, urls = {}, {}\n"
+    "for _, p in ipairs(se_list(accepted)) do acc[p] = true end\n"
+    "for _, l in ipairs(se_list(ARGV[X + 3])) do\n"
+    "  local p, u = string.match(l, '^(%S+) (%S+)$')\n"
+    "  if p then urls[p] = u end\n"
+    "end\n"
+    "local gone, claims, infos = {}, {}, {}\n"
+    /* RFC 3261 10.3 step 7: same Call-ID with a lower CSeq is out of order; an
+     * equal one is a retransmission and is simply applied again. */
+    "local function in_order(bid)\n"
+    "  local o = redis.call('HMGET', P .. bid, 'call_id', 'cseq')\n"
+    "  return not (o[1] and o[1] == callid and tonumber(o[2]) and tonumber(o[2]) > cseq)\n"
+    "end\n"
+    "local function remove(bid)\n"
+    "  local o = redis.call('HMGET', P .. bid, 'indexes', 'edge', 'flow')\n"
+    "  for _, k in ipairs(se_list(o[1])) do redis.call('ZREM', k, bid) end\n"
+    "  redis.call('ZREM', aorkey, bid)\n"
+    "  if redis.call('DEL', P .. bid) == 1 then\n"
+    "    gone[#gone+1] = bid; gone[#gone+1] = o[2] or ''; gone[#gone+1] = o[3] or ''\n"
+    "  end\n"
+    "end\n"
+    /* PEXPIREAT ... GT never sets a TTL on a key that has none, hence PTTL. */
+    "local function extend(k, exp)\n"
+    "  local t = redis.call('PTTL', k)\n"
+    "  if t < 0 or now + t < exp then redis.call('PEXPIREAT', k, exp) end\n"
+    "end\n"
+    "redis.call('ZREMRANGEBYSCORE', aorkey, '-inf', '(' .. ARGV[2])\n"
+    "if ARGV[12] == '1' then\n"
+    "  local ids = redis.call('ZRANGE', aorkey, 0, -1)\n"
+    "  for _, bid in ipairs(ids) do\n"
+    "    if not in_order(bid) then return {'err', 'cseq'} end\n"
+    "  end\n"
+    "  for _, bid in ipairs(ids) do remove(bid) end\n"
+    "  return {'ok', {}, gone, claims, infos}\n"
+    "end\n"
+    "local live, adds = redis.call('ZCOUNT', aorkey, ARGV[2], '+inf'), 0\n"
+    "for i = 0, n - 1 do\n"
+    "  local b = 17 + 6 * i\n"
+    "  if not in_order(ARGV[b]) then return {'err', 'cseq'} end\n"
+    "  if ARGV[b + 4] ~= '0' and not redis.call('ZSCORE', aorkey, ARGV[b]) then\n"
+    "    adds = adds + 1\n"
+    "  end\n"
+    "end\n"
+    "if adds > 0 and live + adds > maxb then return {'err', 'too-many'} end\n"
+    "for i = 0, n - 1 do\n"
+    "  local b = 17 + 6 * i\n"
+    "  local bid, exp = ARGV[b], tonumber(ARGV[b + 4])\n"
+    "  local bk = P .. bid\n"
+    "  if exp == 0 then\n"
+    "    remove(bid)\n"
+    "  else\n"
+    "    local o = redis.call('HMGET', bk, 'indexes', 'edge', 'flow', 'source', 'pending_more')\n"
+    "    local isnew = not o[2]\n"
+    /* A registration from a new flow may reach a device that earlier NOTIFYs missed. */
+    "    local moved = o[2] and (o[2] ~= edge or (o[3] or '') ~= flow or\n"
+    "      (o[4] or '') ~= source)\n"
+    "    local idx = {aorkey}\n"
+    "    if numkey ~= '' then idx[#idx+1] = numkey end\n"
+    "    for _, k in ipairs(se_list(ARGV[b + 5])) do idx[#idx+1] = k end\n"
+    "    local keep = {}\n"
+    "    for _, k in ipairs(idx) do keep[k] = true end\n"
+    "    for _, k in ipairs(se_list(o[1])) do\n"
+    "      if not keep[k] then redis.call('ZREM', k, bid) end\n"
+    "    end\n"
+    "    if o[2] and (o[2] ~= edge or (o[3] or '') ~= flow) then\n"
+    "      gone[#gone+1] = bid; gone[#gone+1] = o[2]; gone[#gone+1] = o[3] or ''\n"
+    "    end\n"
+    "    redis.call('HSET', bk, 'aor', ARGV[3], 'contact', ARGV[b + 1],\n"
+    "      'uri', ARGV[b + 2], 'instance', ARGV[b + 3], 'transport', ARGV[9],\n"
+    "      'source', source, 'edge', edge, 'flow', flow, 'accepted', accepted,\n"
+    "      'expires', ARGV[b + 4], 'call_id', callid, 'cseq', ARGV[5],\n"
+    "      'user_agent', ARGV[6], 'updated', ARGV[2], 'indexes', table.concat(idx, '\\n'))\n"
+    "    redis.call('PEXPIREAT', bk, ARGV[b + 4])\n"
+    "    for _, k in ipairs(idx) do\n"
+    "      redis.call('ZADD', k, ARGV[b + 4], bid)\n"
+    "      extend(k, exp)\n"
+    "    end\n"
+    /* Implicit subscription by Accept; an explicit SUBSCRIBE dialog outranks it. */
+    "    local newly, have = false, {}\n"
+    "    for _, p in ipairs(pkgs) do\n"
+    "      local cur = se_pkg(bk, p, now)\n"
+    "      local want = false\n"
+    "      if cur == 'subscribe' then want = cur elseif acc[p] then want = 'accept' end\n"
+    "      if want and want ~= cur then redis.call('HSET', bk, 'pkg:' .. p, want)\n"
+    "      elseif not want and cur then redis.call('HDEL', bk, 'pkg:' .. p) end\n"
+    "      if want then\n"
+    "        have[#have+1] = p\n"
+    "        if not cur then newly = true; se_notice(urls[p], idx, p, gw) end\n"
+    "      end\n"
+    "    end\n"
+    "    local sub = se_set_subscribed(bk, dpkg)\n"
+    "    local got, more = {}, false\n"
+    "    if #have > 0 and (isnew or newly or moved or o[5] == '1') then\n"
+    "      if #claims / 2 >= limit then more = true\n"
+    "      else more = se_claim(bk, bid, idx, now, limit - #claims / 2, false, false,\n"
+    "        got, dpkg) end\n"
+    "    end\n"
+    "    for _, ref in ipairs(got) do claims[#claims+1] = bid; claims[#claims+1] = ref end\n"
+    "    if more then redis.call('HSET', bk, 'pending_more', '1')\n"
+    "    elseif o[5] then redis.call('HDEL', bk, 'pending_more') end\n"
+    "    infos[#infos+1] = bid; infos[#infos+1] = sub; infos[#infos+1] = table.concat(have, ',')\n"
+    "  end\n"
+    "end\n"
+    "local out = {}\n"
+    "for _, bid in ipairs(redis.call('ZRANGEBYSCORE', aorkey, ARGV[2], '+inf')) do\n"
+    "  local o = redis.call('HMGET', P .. bid, 'contact', 'expires')\n"
+    "  if o[1] and o[2] then\n"
+    "    local left = math.floor((tonumber(o[2]) - now + 999) / 1000)\n"
+    "    if left > 0 then out[#out+1] = o[1]; out[#out+1] = tostring(left) end\n"
+    "  end\n"
+    "end\n"
+    "return {'ok', out, gone, claims, infos}\n",
 };

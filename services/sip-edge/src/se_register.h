@@ -59,8 +59,17 @@ struct se_reg_limits {
  */
 bool se_accept_contact_me(const char *s, size_t len);
 
+/* The same for any media type (NUL-terminated, compared case-insensitively). */
+bool se_accept_lists(const char *s, size_t len, const char *media);
+
 /* True if any Accept header of sip lists the contact-me media type. */
 bool se_sip_accepts_contact_me(const sip_t *sip);
+/* True if any Accept header of sip lists media. */
+bool se_sip_accepts(const sip_t *sip, const char *media);
+
+/* Strips the quotes and angle brackets of a +sip.instance value into out (size bytes).
+ * Returns 0 or -EINVAL for an empty, oversized or malformed value. */
+int se_instance_value(const char *v, char *out, size_t size);
 
 /*
  * Writes the binding id: 32 lower-case hex digits of the first 16 bytes of
@@ -85,18 +94,27 @@ struct se_reg_origin {
 	const char *transport; /* udp / tcp / tls */
 	const char *flow;      /* decimal flow id, or "" over UDP */
 	int64_t now_ms;
+	/* event packages (LF-separated lists; see se_register_script) */
+	const char *accepted;	 /* packages this REGISTER's Accept lists */
+	const char *packages;	 /* every configured package */
+	const char *default_pkg; /* the one `subscribed` stands for */
+	const char *notices;	 /* "<package> <url>" lines */
+	const char *gateway_url; /* "" when not configured */
+	int claim_limit;	 /* pending requests claimed per REGISTER */
 };
 
 #define SE_REG_ARGS_FIXED 16
 #define SE_REG_ARGS_PER_CONTACT 6
-#define SE_REG_ARGS_MAX (SE_REG_ARGS_FIXED + SE_REG_ARGS_PER_CONTACT * SE_REG_CONTACTS_MAX)
+#define SE_REG_ARGS_TRAIL 6 /* after the contacts: package settings */
+#define SE_REG_ARGS_MAX                                                                            \
+	(SE_REG_ARGS_FIXED + SE_REG_ARGS_PER_CONTACT * SE_REG_CONTACTS_MAX + SE_REG_ARGS_TRAIL)
 
 /* Storage for the argument vector; argv points into req, origin and this struct. */
 struct se_reg_args {
 	int argc;
 	const char *argv[SE_REG_ARGS_MAX];
 	size_t argvlen[SE_REG_ARGS_MAX];
-	char now[24], cseq[16], maxb[16], n[16];
+	char now[24], cseq[16], maxb[16], n[16], limit[16];
 	char exp[SE_REG_CONTACTS_MAX][24];
 	char idx[SE_REG_CONTACTS_MAX][2 * SE_KEY_MAX + 2];
 };
@@ -107,8 +125,11 @@ void se_register_args(const struct se_reg_req *req, const struct se_reg_origin *
 
 /*
  * The registrar script (no KEYS). Returns {"ok", {contact, seconds-left, ...},
- * {binding-id, old-edge, old-flow, ...}} where the last list names the bindings removed, or
- * moved to another flow, by this REGISTER; or {"err", "cseq" | "too-many"}.
+ * {binding-id, old-edge, old-flow, ...}, {binding-id, ref, ...}, {binding-id, subscribed,
+ * packages, ...}} where the third list names the bindings removed, or moved to another flow,
+ * by this REGISTER, the fourth the pending requests claimed for queued delivery (send each as
+ * a wake-up), and the fifth each written binding's `subscribed` and its packages (comma
+ * list); or {"err", "cseq" | "too-many"}.
  */
 extern struct cm_redis_script se_register_script;
 

@@ -31,7 +31,10 @@
 #include "cm/log.h"
 #include "cm/str.h"
 #include "se_edge.h"
+#include "se_notify.h"
 #include "se_register.h"
+#include "se_subscription.h"
+#include "se_sanity.h"
 
 #define SOURCE_MAX 64
 
@@ -45,6 +48,7 @@ struct se_reg {
 	char source[SOURCE_MAX];
 	char transport[8];
 	char flow_s[24];
+	char accepted[SE_PACKAGES_MAX * (SE_PACKAGE_MAX + 1) + 1];
 	struct se_reg_req req;
 	struct se_reg_args args;
 };
@@ -71,7 +75,7 @@ static void reg_reply(struct se_reg *r, int status, const char *phrase, tag_type
 
 	ta_start(ta, tag, value);
 	nta_msg_treply(r->e->agent, r->msg, status, phrase, TAG_IF(r->tp, NTATAG_TPORT(r->tp)),
-		       ta_tags(ta));
+		       SIPTAG_ALLOW_EVENTS_STR(r->e->cfg->allow_events), ta_tags(ta));
 	ta_end(ta);
 	r->msg = NULL;
 	reg_free(r);
@@ -91,8 +95,7 @@ static void reg_unavailable(struct se_reg *r, const char *why)
 	reg_reply(r, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
 }
 
-/* Formats msg's source address as ip:port, IPv6 bracketed. */
-static int source_of(msg_t *msg, char *buf, size_t size)
+int se_registrar_source(msg_t *msg, char *buf, size_t size)
 {
 	su_addrinfo_t *ai = msg_addrinfo(msg);
 	char ip[INET6_ADDRSTRLEN];
@@ -150,11 +153,26 @@ static bool reply_is_strings(const redisReply *list)
 	return true;
 }
 
+/* The script's info for binding bid: its `subscribed` and packages. */
+static void binding_info(const redisReply *infos, const char *bid, const char **sub,
+			 const char **pkgs)
+{
+	*sub = "0";
+	*pkgs = "";
+	for (size_t i = 0; infos && i + 2 < infos->elements; i += 3) {
+		if (strcmp(infos->element[i]->str, bid) == 0) {
+			*sub = infos->element[i + 1]->str;
+			*pkgs = infos->element[i + 2]->str;
+			return;
+		}
+	}
+}
+
 static void reg_done(struct cm_redis *redis, redisReply *reply, void *data)
 {
 	struct se_reg *r = data;
 	struct se_edge *e = r->e;
-	const redisReply *gone, *list;
+	const redisReply *gone, *list, *claims, *infos;
 	const char *contacts;
 
 	e->pending--;
@@ -187,7 +205,10 @@ static void reg_done(struct cm_redis *redis, redisReply *reply, void *data)
 	}
 	list = reply->element[1];
 	gone = reply->elements > 2 ? reply->element[2] : NULL;
-	if (!reply_is_strings(list) || (gone && !reply_is_strings(gone))) {
+	claims = reply->elements > 3 ? reply->element[3] : NULL;
+	infos = reply->elements > 4 ? reply->element[4] : NULL;
+	if (!reply_is_strings(list) || (gone && !reply_is_strings(gone)) ||
+	    (claims && !reply_is_strings(claims)) || (infos && !reply_is_strings(infos))) {
 		cm_log_error("register script returned a malformed reply aor=%s", r->req.aor);
 		reg_reply(r, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
 		return;
@@ -202,6 +223,9 @@ static void reg_done(struct cm_redis *redis, redisReply *reply, void *data)
 	}
 	for (size_t i = 0; i < r->req.n; i++) {
 		const struct se_contact *c = &r->req.c[i];
+		const char *sub, *pkgs;
+		size_t queued = 0;
+
 		if (c->expires == 0) {
 			cm_log_info("unregistered aor=%s binding=%s source=%s transport=%s",
 				    r->req.aor, c->binding_id, r->source, r->transport);
@@ -214,9 +238,13 @@ static void reg_done(struct cm_redis *redis, redisReply *reply, void *data)
 				cm_log_warn("flow %s cannot hold binding=%s: %s", r->flow_s,
 					    c->binding_id, strerror(-rc));
 		}
-		cm_log_info("registered aor=%s binding=%s subscribed=%d source=%s transport=%s",
-			    r->req.aor, c->binding_id, r->req.subscribed ? 1 : 0, r->source,
-			    r->transport);
+		binding_info(infos, c->binding_id, &sub, &pkgs);
+		for (size_t k = 0; claims && k + 1 < claims->elements; k += 2)
+			queued += strcmp(claims->element[k]->str, c->binding_id) == 0;
+		cm_log_info("registered aor=%s binding=%s subscribed=%s source=%s transport=%s "
+			    "packages=%s queued=%zu",
+			    r->req.aor, c->binding_id, sub, r->source, r->transport,
+			    *pkgs ? pkgs : "-", queued);
 	}
 	if (r->req.wildcard)
 		cm_log_info("unregistered aor=%s binding=* source=%s transport=%s", r->req.aor,
@@ -228,6 +256,12 @@ static void reg_done(struct cm_redis *redis, redisReply *reply, void *data)
 		return;
 	}
 	reg_reply(r, SIP_200_OK, TAG_IF(*contacts, SIPTAG_CONTACT_STR(contacts)), TAG_END());
+	/* Queued delivery: after the 200, so the endpoint knows it is registered. */
+	for (size_t k = 0; claims && k + 1 < claims->elements; k += 2) {
+		const char *ref = claims->element[k + 1]->str;
+		if (se_ref_valid(ref, strlen(ref)))
+			se_notify_ref(e, ref, claims->element[k]->str);
+	}
 }
 
 static void handle_register(struct se_edge *e, msg_t *msg, sip_t *sip)
@@ -249,7 +283,7 @@ static void handle_register(struct se_edge *e, msg_t *msg, sip_t *sip)
 	r->msg = msg;
 	r->now_ms = se_now_ms();
 	r->tp = nta_incoming_transport(e->agent, NULL, msg);
-	if (source_of(msg, r->source, sizeof(r->source)) < 0)
+	if (se_registrar_source(msg, r->source, sizeof(r->source)) < 0)
 		cm_snprintf(r->source, sizeof(r->source), "-");
 	cm_snprintf(r->transport, sizeof(r->transport), "%s",
 		    r->tp && tport_name(r->tp) ? tport_name(r->tp)->tpn_proto : "udp");
@@ -286,11 +320,30 @@ static void handle_register(struct se_edge *e, msg_t *msg, sip_t *sip)
 		cm_snprintf(r->flow_s, sizeof(r->flow_s), "%llu", (unsigned long long)r->flow);
 	}
 
+	{
+		size_t len = 0;
+		for (size_t i = 0; i < e->cfg->n_pkg; i++) {
+			const struct se_package *p = &e->cfg->pkg[i];
+			int k;
+			if (!se_sip_accepts(sip, p->media))
+				continue;
+			k = cm_snprintf(r->accepted + len, sizeof(r->accepted) - len, "%s\n",
+					p->name);
+			if (k > 0)
+				len += (size_t)k;
+		}
+	}
 	o = (struct se_reg_origin){.edge = e->cfg->edge_id,
 				   .source = r->source,
 				   .transport = r->transport,
 				   .flow = r->flow_s,
-				   .now_ms = r->now_ms};
+				   .now_ms = r->now_ms,
+				   .accepted = r->accepted,
+				   .packages = e->pkg_list,
+				   .default_pkg = SE_DEFAULT_PACKAGE,
+				   .notices = e->notices,
+				   .gateway_url = e->cfg->gateway_url ? e->cfg->gateway_url : "",
+				   .claim_limit = SE_CLAIM_MAX};
 	se_register_args(&r->req, &o, &r->args);
 	rc = cm_redis_eval(e->redis, &se_register_script, reg_done, r, 0, r->args.argc,
 			   r->args.argv, r->args.argvlen);
@@ -310,19 +363,25 @@ int se_registrar_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *ms
 		msg_destroy(msg);
 		return 0;
 	}
+	if (se_sanity_reject(agent, msg, sip))
+		return 0;
 	switch (sip->sip_request->rq_method) {
 	case sip_method_register:
 		handle_register(e, msg, sip);
+		break;
+	case sip_method_subscribe:
+		se_subscription_handle(e, msg, sip);
 		break;
 	case sip_method_ack:
 		msg_destroy(msg);
 		break;
 	case sip_method_options:
-		nta_msg_treply(agent, msg, SIP_200_OK, SIPTAG_ALLOW_STR(SE_ALLOW), TAG_END());
+		nta_msg_treply(agent, msg, SIP_200_OK, SIPTAG_ALLOW_STR(SE_ALLOW),
+			       SIPTAG_ALLOW_EVENTS_STR(e->cfg->allow_events), TAG_END());
 		break;
 	default:
 		nta_msg_treply(agent, msg, SIP_405_METHOD_NOT_ALLOWED, SIPTAG_ALLOW_STR(SE_ALLOW),
-			       TAG_END());
+			       SIPTAG_ALLOW_EVENTS_STR(e->cfg->allow_events), TAG_END());
 		break;
 	}
 	return 0;

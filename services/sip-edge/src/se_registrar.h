@@ -9,12 +9,17 @@
 
 #include <sofia-sip/nta.h>
 
-#define SE_ALLOW "REGISTER, OPTIONS"
+#include <stddef.h>
+
+#define SE_ALLOW "REGISTER, SUBSCRIBE, OPTIONS"
 
 /*
  * nta_message_f for the agent; magic is the struct se_edge. Takes msg (always destroyed or
  * replied to, now or from a Redis callback). Returns 0.
  */
 int se_registrar_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg, sip_t *sip);
+
+/* Formats msg's source address as ip:port, IPv6 bracketed. Returns the length or -EINVAL. */
+int se_registrar_source(msg_t *msg, char *buf, size_t size);
 
 #endif

@@ -69,5 +69,38 @@ int main(void)
 
 	CHECK(load("edge-id = e\nlog-level = loud\n", &cfg, err, sizeof(err)) < 0);
 	cm_config_free(se_config_opts, se_config_n_opts, &cfg);
+
+	/* Event packages and registration notices. */
+	CHECK(load("edge-id = e\n", &cfg, err, sizeof(err)) == 0, "%s", err);
+	CHECK(cfg.n_pkg == 1 && strcmp(cfg.pkg[0].name, SE_DEFAULT_PACKAGE) == 0);
+	CHECK(strcmp(cfg.pkg[0].media, "application/" SE_DEFAULT_PACKAGE) == 0);
+	CHECK(strcmp(cfg.allow_events, SE_DEFAULT_PACKAGE) == 0);
+	cm_config_free(se_config_opts, se_config_n_opts, &cfg);
+	CHECK(load("edge-id = e\npackages = application-server-contact-me, x-voicemail\n"
+		   "notice-urls = x-voicemail=https://app.example.com/n\n"
+		   "gateway-url = http://gw.example.com:8080\n",
+		   &cfg, err, sizeof(err)) == 0,
+	      "%s", err);
+	CHECK(cfg.n_pkg == 2 && strcmp(cfg.pkg[1].name, "x-voicemail") == 0);
+	CHECK(strcmp(cfg.pkg[1].notice_url, "https://app.example.com/n") == 0);
+	CHECK(cfg.pkg[0].notice_url[0] == '\0');
+	CHECK(strcmp(cfg.allow_events, "application-server-contact-me, x-voicemail") == 0, "%s",
+	      cfg.allow_events);
+	CHECK(se_config_package(&cfg, "x-voicemail", 11) == &cfg.pkg[1]);
+	CHECK(se_config_package(&cfg, "x-voicemai", 10) == NULL);
+	cm_config_free(se_config_opts, se_config_n_opts, &cfg);
+	CHECK(load("edge-id = e\nnotice-urls = other=https://a\n", &cfg, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "notice-urls") != NULL, "%s", err);
+	cm_config_free(se_config_opts, se_config_n_opts, &cfg);
+	CHECK(load("edge-id = e\nnotice-urls = application-server-contact-me=ftp://a\n", &cfg, err,
+		   sizeof(err)) < 0);
+	CHECK(strstr(err, "http") != NULL, "%s", err);
+	cm_config_free(se_config_opts, se_config_n_opts, &cfg);
+	CHECK(load("edge-id = e\npackages = bad pkg\n", &cfg, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "packages") != NULL, "%s", err);
+	cm_config_free(se_config_opts, se_config_n_opts, &cfg);
+	CHECK(load("edge-id = e\ngateway-url = gw:8080\n", &cfg, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "gateway-url") != NULL, "%s", err);
+	cm_config_free(se_config_opts, se_config_n_opts, &cfg);
 	return check_done();
 }

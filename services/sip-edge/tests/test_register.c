@@ -186,7 +186,10 @@ static void test_args(void)
 		       "Content-Length: 0\r\n\r\n",
 		  req, &st, &ph, &m) == 0);
 	se_register_args(req, &o, a);
-	CHECK(a->argc == SE_REG_ARGS_FIXED + SE_REG_ARGS_PER_CONTACT);
+	CHECK(a->argc == SE_REG_ARGS_FIXED + SE_REG_ARGS_PER_CONTACT + SE_REG_ARGS_TRAIL);
+	CHECK(strcmp(a->argv[a->argc - 4], "application-server-contact-me") == 0, "%s",
+	      a->argv[a->argc - 4]);
+	CHECK(strcmp(a->argv[a->argc - 1], "0") == 0); /* claim limit */
 	CHECK(strcmp(a->argv[0], "beckon:binding:") == 0);
 	CHECK(strcmp(a->argv[1], "1000000") == 0);
 	CHECK(strcmp(a->argv[6], "edge-a") == 0);
@@ -207,11 +210,18 @@ static void test_args(void)
 
 static void test_wakeup(void)
 {
-	char rid[SE_REQUEST_ID_MAX + 1], bid[SE_BINDING_ID_LEN + 1];
-	const char *ok = "app-42 0123456789abcdef0123456789abcdef";
+	char rid[SE_REF_MAX + 1], bid[SE_BINDING_ID_LEN + 1];
+	const char *ok = "default:app-42 0123456789abcdef0123456789abcdef";
+	const char *colons = "c:a:b:c 0123456789abcdef0123456789abcdef";
 
 	CHECK(se_notify_parse_wakeup(ok, strlen(ok), rid, bid) == 0);
-	CHECK(strcmp(rid, "app-42") == 0 && strcmp(bid, "0123456789abcdef0123456789abcdef") == 0);
+	CHECK(strcmp(rid, "default:app-42") == 0 &&
+	      strcmp(bid, "0123456789abcdef0123456789abcdef") == 0);
+	/* The ref is opaque: request ids may hold colons too. */
+	CHECK(se_notify_parse_wakeup(colons, strlen(colons), rid, bid) == 0);
+	CHECK(strcmp(rid, "c:a:b:c") == 0);
+	CHECK(se_notify_parse_wakeup("a b 0123456789abcdef0123456789abcdef", 36, rid, bid) < 0);
+	CHECK(se_notify_parse_wakeup("a\x01b 0123456789abcdef0123456789abcdef", 37, rid, bid) < 0);
 	CHECK(se_notify_parse_wakeup(ok, 10, rid, bid) < 0);
 	CHECK(se_notify_parse_wakeup("app 0123", 8, rid, bid) < 0);
 	CHECK(se_notify_parse_wakeup(" 0123456789abcdef0123456789abcdef", 33, rid, bid) < 0);
