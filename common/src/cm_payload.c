@@ -72,12 +72,12 @@ static int digits(const char *s, size_t n, int lo, int hi)
 	return v >= lo && v <= hi ? v : -1;
 }
 
-/* RFC 3339 date-time; stores seconds since the epoch (UTC). Returns 0 or -EINVAL. */
+/* RFC 3339 date-time; stores milliseconds since the epoch (UTC). Returns 0 or -EINVAL. */
 static int parse_date_time(const char *s, size_t len, int64_t *out)
 {
 	struct tm tm = {0};
 	size_t i = 19;
-	long off = 0;
+	int64_t off = 0, ms = 0;
 	int y, mo, d, h, mi, se;
 
 	if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
@@ -93,9 +93,13 @@ static int parse_date_time(const char *s, size_t len, int64_t *out)
 		return -EINVAL;
 	if (s[i] == '.') {
 		size_t start = ++i;
+		int64_t scale = 100;
 
-		while (i < len && s[i] >= '0' && s[i] <= '9')
+		while (i < len && s[i] >= '0' && s[i] <= '9') {
+			ms += (s[i] - '0') * scale;
+			scale /= 10;
 			i++;
+		}
 		if (i == start || i - start > 9)
 			return -EINVAL;
 	}
@@ -116,7 +120,17 @@ static int parse_date_time(const char *s, size_t len, int64_t *out)
 	tm.tm_hour = h;
 	tm.tm_min = mi;
 	tm.tm_sec = se;
-	*out = (int64_t)timegm(&tm) - off;
+	*out = ((int64_t)timegm(&tm) - off) * 1000 + ms;
+	return 0;
+}
+
+int cm_payload_time_slot(const char *v, size_t len, int64_t *start_ms, int64_t *end_ms)
+{
+	const char *slash = v ? memchr(v, '/', len) : NULL;
+
+	if (!slash || parse_date_time(v, (size_t)(slash - v), start_ms) < 0 ||
+	    parse_date_time(slash + 1, len - (size_t)(slash - v) - 1, end_ms) < 0)
+		return -EINVAL;
 	return 0;
 }
 
@@ -156,11 +170,9 @@ int cm_payload_check(enum cm_payload_label label, const char *v, size_t len, con
 			reason = "must be 1 to 64 of A-Z a-z 0-9 - _ .";
 		break;
 	case CM_PL_TIME_SLOT: {
-		const char *slash = memchr(v, '/', len);
 		int64_t from, to;
 
-		if (!slash || parse_date_time(v, (size_t)(slash - v), &from) < 0 ||
-		    parse_date_time(slash + 1, len - (size_t)(slash - v) - 1, &to) < 0)
+		if (cm_payload_time_slot(v, len, &from, &to) < 0)
 			reason = "must be <RFC 3339 date-time>/<RFC 3339 date-time>";
 		else if (to < from)
 			reason = "must not end before it starts";

@@ -7,6 +7,7 @@
 #define CM_PAYLOAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cm/str.h"
 
@@ -55,6 +56,10 @@ const char *cm_payload_label_name(enum cm_payload_label label);
  * API gateway, so all three apply exactly the same rules.
  */
 int cm_payload_check(enum cm_payload_label label, const char *v, size_t len, const char **why);
+
+/* Reads a time-slot value ("<RFC 3339>/<RFC 3339>") into epoch milliseconds. Returns 0 or
+ * -EINVAL. Does not check the order (cm_payload_check does). */
+int cm_payload_time_slot(const char *v, size_t len, int64_t *start_ms, int64_t *end_ms);
 
 /*
  * Parses body (not NUL-terminated). Fields point into body. Unknown labels are skipped.

@@ -392,42 +392,12 @@ static int check_status_url(struct ctx *c, json_t *root, struct gw_request *out)
 	return 0;
 }
 
-static int digits(const char *s, size_t n)
-{
-	int v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v = v * 10 + (s[i] - '0');
-	return v;
-}
-
-/* The end of a time_slot that cm_payload_check accepted: the RFC 3339 date-time after '/'. */
+/* The end of a time_slot that cm_payload_check accepted. */
 static int64_t slot_end_ms(const char *slot, size_t len)
 {
-	const char *s = memchr(slot, '/', len);
-	size_t n, i = 19;
-	struct tm tm = {0};
-	long off = 0;
+	int64_t start, end;
 
-	if (!s)
-		return 0;
-	s++;
-	n = len - (size_t)(s - slot);
-	if (n < 20)
-		return 0;
-	tm.tm_year = digits(s, 4) - 1900;
-	tm.tm_mon = digits(s + 5, 2) - 1;
-	tm.tm_mday = digits(s + 8, 2);
-	tm.tm_hour = digits(s + 11, 2);
-	tm.tm_min = digits(s + 14, 2);
-	tm.tm_sec = digits(s + 17, 2);
-	if (s[i] == '.')
-		while (++i < n && s[i] >= '0' && s[i] <= '9')
-			;
-	if (i + 6 == n && (s[i] == '+' || s[i] == '-'))
-		off = (s[i] == '-' ? -1 : 1) *
-		      (digits(s + i + 1, 2) * 3600L + digits(s + i + 4, 2) * 60L);
-	return ((int64_t)timegm(&tm) - off) * 1000;
+	return cm_payload_time_slot(slot, len, &start, &end) < 0 ? 0 : end;
 }
 
 static int validate(struct ctx *c, json_t *root, struct gw_request *out)

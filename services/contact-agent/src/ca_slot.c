@@ -10,6 +10,8 @@
 #include <time.h>
 
 #include "ca_slot.h"
+
+#include "cm/payload.h"
 #include "cm/log.h"
 
 struct ca_slot_wait {
@@ -19,77 +21,9 @@ struct ca_slot_wait {
 	struct ca_slot_wait *prev, *next;
 };
 
-static int digits(const char *s, size_t n, int lo, int hi)
-{
-	int v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v >= lo && v <= hi ? v : -1;
-}
-
-/* One RFC 3339 date-time into epoch ms. */
-static int parse_date_time(const char *s, size_t len, int64_t *out)
-{
-	struct tm tm = {0};
-	size_t i = 19;
-	int64_t off = 0, ms = 0;
-	int y, mo, d, h, mi, se;
-
-	if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
-	    s[13] != ':' || s[16] != ':')
-		return -EINVAL;
-	y = digits(s, 4, 0, 9999);
-	mo = digits(s + 5, 2, 1, 12);
-	d = digits(s + 8, 2, 1, 31);
-	h = digits(s + 11, 2, 0, 23);
-	mi = digits(s + 14, 2, 0, 59);
-	se = digits(s + 17, 2, 0, 60);
-	if (y < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || se < 0)
-		return -EINVAL;
-	if (s[i] == '.') {
-		size_t start = ++i;
-		int64_t scale = 100;
-
-		while (i < len && s[i] >= '0' && s[i] <= '9') {
-			ms += (s[i] - '0') * scale;
-			scale /= 10;
-			i++;
-		}
-		if (i == start || i - start > 9)
-			return -EINVAL;
-	}
-	if (i + 1 == len && (s[i] == 'Z' || s[i] == 'z')) {
-		off = 0;
-	} else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-		int oh = digits(s + i + 1, 2, 0, 23), om = digits(s + i + 4, 2, 0, 59);
-
-		if (oh < 0 || om < 0)
-			return -EINVAL;
-		off = (s[i] == '-' ? -1 : 1) * (oh * 3600 + om * 60);
-	} else {
-		return -EINVAL;
-	}
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = se;
-	*out = ((int64_t)timegm(&tm) - off) * 1000 + ms;
-	return 0;
-}
-
 int ca_slot_parse(const char *v, size_t len, int64_t *start_ms, int64_t *end_ms)
 {
-	const char *slash = v ? memchr(v, '/', len) : NULL;
-
-	if (!slash || parse_date_time(v, (size_t)(slash - v), start_ms) < 0 ||
-	    parse_date_time(slash + 1, len - (size_t)(slash - v) - 1, end_ms) < 0 ||
-	    *end_ms < *start_ms)
+	if (cm_payload_time_slot(v, len, start_ms, end_ms) < 0 || *end_ms < *start_ms)
 		return -EINVAL;
 	return 0;
 }

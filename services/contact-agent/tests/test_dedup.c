@@ -7,15 +7,7 @@
 
 #include "ca_dedup.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "../../../common/tests/check.h"
 
 static bool seen(struct ca_dedup *d, const char *id, const char *server, uint64_t now)
 {
@@ -72,7 +64,5 @@ int main(void)
 	CHECK(seen(d, "fill-100", NULL, 60));
 
 	free(d);
-	if (failures)
-		fprintf(stderr, "%d failure(s)\n", failures);
-	return failures ? 1 : 0;
+	return check_done();
 }

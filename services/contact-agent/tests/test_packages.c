@@ -6,15 +6,7 @@
 
 #include "ca_packages.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "../../../common/tests/check.h"
 
 int main(void)
 {
@@ -64,7 +56,5 @@ int main(void)
 		CHECK(ca_packages_parse(big, &p, err, sizeof(err)) == 0);
 	}
 
-	if (failures)
-		fprintf(stderr, "%d failure(s)\n", failures);
-	return failures ? 1 : 0;
+	return check_done();
 }

@@ -5,15 +5,7 @@
 
 #include "ca_settings.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "../../../common/tests/check.h"
 
 static int load(const char *text, struct ca_settings *s, char *err, size_t errlen)
 {
@@ -104,7 +96,5 @@ int main(void)
 	CHECK(strcmp(ca_settings_uri_transport("sip:h;lr;Transport=TCP"), "tcp") == 0);
 	CHECK(ca_settings_uri_transport("sip:h;transport=tls") == NULL);
 
-	if (failures)
-		fprintf(stderr, "%d failure(s)\n", failures);
-	return failures ? 1 : 0;
+	return check_done();
 }

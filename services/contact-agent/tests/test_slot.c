@@ -7,15 +7,7 @@
 
 #include "ca_slot.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "../../../common/tests/check.h"
 
 static int parse(const char *v, int64_t *s, int64_t *e)
 {
@@ -91,7 +83,5 @@ int main(void)
 		free(p3);
 	}
 
-	if (failures)
-		fprintf(stderr, "%d failure(s)\n", failures);
-	return failures ? 1 : 0;
+	return check_done();
 }

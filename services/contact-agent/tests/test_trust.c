@@ -5,15 +5,7 @@
 
 #include "ca_trust.h"
 
-static int failures;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);   \
-			failures++;                                                                \
-		}                                                                                  \
-	} while (0)
+#include "../../../common/tests/check.h"
 
 static bool match(const struct ca_trust *t, const char *hostport)
 {
@@ -76,7 +68,5 @@ int main(void)
 		CHECK(strstr(err, "more than") != NULL);
 	}
 
-	if (failures)
-		fprintf(stderr, "%d failure(s)\n", failures);
-	return failures ? 1 : 0;
+	return check_done();
 }
