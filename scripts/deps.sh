@@ -5,6 +5,10 @@
 BECKON_DEPS=(meson ninja-build pkg-config gcc libsofia-sip-ua-dev libuv1-dev libhiredis-dev
 	libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libssl-dev redis-server sip-tester
 	iproute2 python3 ca-certificates curl git)
+# HTTPS in cm_http (client-certificate checks on MHD's GnuTLS session); openssl makes test certificates.
+BECKON_DEPS+=(libgnutls28-dev openssl)
+# The robustness suites' tools (docs/robustness.md).
+BECKON_DEPS+=(valgrind slowhttptest sipvicious)
 
 beckon_install_deps() {
 	local missing=() p
