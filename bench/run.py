@@ -23,7 +23,9 @@ machines; compare ratios measured in one run. --smoke is the seconds-long versio
 """
 
 import argparse
+import base64
 import datetime
+import hashlib
 import json
 import os
 import shutil
@@ -297,8 +299,18 @@ class Beckon:
                 run.binary("services/api-gateway/api-gateway"),
                 "--http-listen", f"127.0.0.1:{self.gw_port}",
                 "--redis-url", f"redis://127.0.0.1:{self.redis.port}",
+                # Plain HTTP: the load tool speaks no TLS; what is measured is the API itself.
+                "--insecure-http",
                 "--log-level", run.args.log_level], run.logdir, cpu=SERVER_CPU)
             self._ready(self.gw, self.gw_port)
+            # One API key (proto/rest.md "Authentication") with a rate far above any load.
+            key = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+            c = RedisCli(self.redis.port)
+            c("HSET", "beckon:apikey:" + hashlib.sha256(key.encode()).hexdigest(),
+              "client", "bench", "role", "app-server", "packages", "*", "devices", "*",
+              "rate", 1000000, "created", int(time.time()))
+            c.close()
+            self.auth = "Authorization: Bearer " + key
 
     @staticmethod
     def _ready(proc, port):
@@ -707,13 +719,13 @@ def scenario_callback(run, fanout=1, soap=False):
         uas = UAS(run, register_to=srv.sip_port, aors=devices, instances=fanout,
                   name="uas-beckon")
         if soap:
-            body, headers, status, expect = soap_probe(run, srv.gw_port)
+            body, headers, status, expect = soap_probe(run, srv.gw_port, srv.auth)
             if body is None:
                 return {"skipped": headers}
             path = "/soap"
         else:
-            body, headers, status, expect, path = (CB_JSON, ["Content-Type: application/json"],
-                                                   202, None, "/v1/callbacks")
+            body, headers, status, expect, path = (
+                CB_JSON, ["Content-Type: application/json", srv.auth], 202, None, "/v1/callbacks")
         out["beckon"] = callback_series(run, "beckon" + ("-soap" if soap else ""), srv, uas,
                                         srv.gw_port, path, body, headers, status, expect,
                                         devices, fanout)
@@ -746,9 +758,10 @@ def scenario_callback(run, fanout=1, soap=False):
 SOAP_TEMPLATE = os.path.join(HERE, "soap", "create-callback.xml")
 
 
-def soap_probe(run, port):
+def soap_probe(run, port, auth):
     """(body, headers, status, expect) when /soap answers our template, else (None, why)."""
-    st, _ = http_status(port, "/soap", "POST", b"", {"Content-Type": "text/xml"})
+    st, _ = http_status(port, "/soap", "POST", b"", {"Content-Type": "text/xml",
+                                                    auth.split(": ", 1)[0]: auth.split(": ", 1)[1]})
     if st in (0, 404, 405):
         return None, f"api-gateway has no /soap yet (POST /soap answered {st})", 0, None
     if not os.path.exists(SOAP_TEMPLATE):
@@ -756,7 +769,7 @@ def soap_probe(run, port):
     with open(SOAP_TEMPLATE) as f:
         body = f.read()
     headers = ["Content-Type: text/xml; charset=utf-8",
-               'SOAPAction: "urn:beckon:soap:v1:RequestCallback"']
+               'SOAPAction: "urn:beckon:soap:v1:RequestCallback"', auth]
     probe = (body.replace("{id}", "probe-1").replace("{dev}", str(CB_USER_BASE))
              .replace("{seq}", "0"))
     st, resp = http_status(port, "/soap", "POST", probe.encode(),
@@ -1144,7 +1157,8 @@ def smoke(run):
                 problems.append(f"regload {tp}: {res}")
         uas = UAS(run, register_to=srv.sip_port, aors=20, name="smoke-uas")
         res = callback_load(run, "smoke-httpload", srv.gw_port, "/v1/callbacks", CB_JSON,
-                            ["Content-Type: application/json"], 202, None, 20, 0, 1, 2)
+                            ["Content-Type: application/json", srv.auth], 202, None, 20, 0, 1,
+                            2)
         ep = uas.interval()
         log(f"smoke callbacks: {res['good']}/{res['sent']} accepted, {ep['notifies']} "
             f"NOTIFYs answered, {ep['timed']} timed")

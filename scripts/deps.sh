@@ -8,7 +8,13 @@ BECKON_DEPS=(meson ninja-build pkg-config gcc libsofia-sip-ua-dev libuv1-dev lib
 # HTTPS in cm_http (client-certificate checks on MHD's GnuTLS session); openssl makes test certificates.
 BECKON_DEPS+=(libgnutls28-dev openssl)
 # The robustness suites' tools (docs/robustness.md).
+# The bounded fuzzing run in scripts/test (clang with libFuzzer, docs/fuzzing.md).
+BECKON_DEPS+=(clang libclang-rt-14-dev)
 BECKON_DEPS+=(valgrind slowhttptest sipvicious)
+# Stock softphones as real endpoints (tests/integration/test_softphones.py, issue 9).
+BECKON_DEPS+=(baresip linphone-cli twinkle-console)
+# Headless browser for the status page test (tests/integration/test_status_page.py, issue 8).
+BECKON_DEPS+=(chromium)
 
 beckon_install_deps() {
 	local missing=() p

@@ -18,12 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 
 #include "cm/err.h"
 #include "cm/hostport.h"
 #include "cm/http.h"
 #include "cm/log.h"
+#include "cm/metrics.h"
 
 /*
  * Limits against slow and greedy clients (docs/robustness.md). MHD 0.9.75 has no deadline for
@@ -36,6 +39,11 @@
 #define HTTP_CONNECTIONS_MAX 4096
 #define HTTP_PER_IP_MAX 512
 #define HTTP_CONN_MEMORY (16 * 1024)
+/* TLS 1.2 and 1.3 only, AEAD ciphers with forward secrecy (GnuTLS SECURE128 and SECURE256
+ * minus CBC and RSA key exchange), the server's order. */
+#define HTTP_TLS_PRIORITIES                                                                        \
+	"SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-256-GCM:"       \
+	"+CHACHA20-POLY1305:+AES-128-GCM:-RSA:-DHE-RSA:%SERVER_PRECEDENCE"
 
 struct cm_http {
 	uv_loop_t *loop;
@@ -117,6 +125,28 @@ int cm_http_header(struct cm_http_req *req, const char *name, const char *value)
 	return 0;
 }
 
+/* Every response, by route and code, and the time from arrival to answer. */
+static void count_response(const struct cm_http_req *req, unsigned status)
+{
+	static struct cm_metric_family *requests, *duration;
+	const char *route = req->route ? req->route : "other";
+	char code[12];
+
+	if (!requests) {
+		requests = cm_metric_family(CM_METRIC_COUNTER, "beckon_http_requests_total",
+					    "HTTP requests answered, by route and status code",
+					    "route", "code", NULL, 0);
+		duration = cm_metric_family(
+		    CM_METRIC_HISTOGRAM, "beckon_http_request_duration_seconds",
+		    "Time from a request's arrival to its answer, by route", "route", NULL,
+		    cm_metrics_latency_bounds, cm_metrics_latency_n);
+	}
+	snprintf(code, sizeof(code), "%u", status);
+	cm_metric_inc(cm_metric_labels(requests, route, code));
+	cm_metric_observe(cm_metric_labels(duration, route, NULL),
+			  (double)(uv_hrtime() - req->start_ns) / 1e9);
+}
+
 int cm_http_respond(struct cm_http_req *req, unsigned status, const char *content_type,
 		    const char *body, size_t len)
 {
@@ -125,6 +155,7 @@ int cm_http_respond(struct cm_http_req *req, unsigned status, const char *conten
 	if (req->answered)
 		return -EALREADY;
 	req->answered = true;
+	count_response(req, status);
 	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return -ENOMEM;
@@ -196,6 +227,7 @@ static void health(struct cm_http_req *req)
 	struct cm_http *srv = req->srv;
 	bool ready;
 
+	req->route = strcmp(req->url, "/healthz") == 0 ? "GET /healthz" : "GET /readyz";
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
 		cm_http_header(req, "Allow", "GET, HEAD");
 		cm_http_respond_problem(req, CM_E_METHOD, "use GET");
@@ -208,6 +240,82 @@ static void health(struct cm_http_req *req)
 	ready = !srv->cfg.ready || srv->cfg.ready(srv->cfg.data);
 	cm_http_respond_json(req, ready ? 200 : 503,
 			     json_pack("{s:s}", "status", ready ? "ready" : "not-ready"));
+}
+
+static void metrics(struct cm_http_req *req)
+{
+	char *text;
+	size_t len;
+
+	req->route = "GET /metrics";
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+		cm_http_header(req, "Allow", "GET, HEAD");
+		cm_http_respond_problem(req, CM_E_METHOD, "use GET");
+		return;
+	}
+	if (cm_metrics_render(&text, &len) < 0) {
+		cm_http_respond_problem(req, CM_E_INTERNAL, "out of memory rendering metrics");
+		return;
+	}
+	cm_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+	free(text);
+}
+
+/* With tls_client_ca: a presented certificate must verify against it, and with
+ * require_client_cert one must be presented. Returns NULL or why the request is refused. */
+static const char *client_cert_refused(struct cm_http_req *req)
+{
+	const struct cm_http_config *cfg = &req->srv->cfg;
+	const union MHD_ConnectionInfo *ci;
+	unsigned status = 0;
+	int rc;
+
+	if (!cfg->tls_cert || !cfg->tls_client_ca)
+		return NULL;
+	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return "no TLS session";
+	if (!gnutls_certificate_get_peers(ci->tls_session, &(unsigned){0}))
+		return cfg->require_client_cert ? "a client certificate is required" : NULL;
+	rc = gnutls_certificate_verify_peers2(ci->tls_session, &status);
+	if (rc < 0 || status != 0)
+		return "the client certificate is not valid";
+	return NULL;
+}
+
+int cm_http_req_peer_cn(const struct cm_http_req *req, char *out, size_t size)
+{
+	const union MHD_ConnectionInfo *ci;
+	const gnutls_datum_t *certs;
+	gnutls_x509_crt_t crt;
+	unsigned n = 0, status = 0;
+	size_t len = size;
+	int rc;
+
+	if (!req->srv->cfg.tls_cert || !req->srv->cfg.tls_client_ca)
+		return -ENOENT;
+	ci = MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return -ENOENT;
+	certs = gnutls_certificate_get_peers(ci->tls_session, &n);
+	if (!certs || n == 0 || gnutls_certificate_verify_peers2(ci->tls_session, &status) < 0 ||
+	    status != 0)
+		return -ENOENT;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return -ENOENT;
+	rc = gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER);
+	if (rc >= 0)
+		rc = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, out,
+						   &len);
+	gnutls_x509_crt_deinit(crt);
+	if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER)
+		return -ENOSPC;
+	return rc < 0 ? -ENOENT : 0;
+}
+
+void cm_http_respond_metrics(struct cm_http_req *req)
+{
+	metrics(req);
 }
 
 static enum MHD_Result queue_pending(struct cm_http_req *req)
@@ -225,6 +333,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 {
 	struct cm_http *srv = cls;
 	struct cm_http_req *req = *con_cls;
+	const char *why;
 
 	if (!req) {
 		const char *cl;
@@ -234,6 +343,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 			return MHD_NO;
 		req->srv = srv;
 		req->conn = conn;
+		req->start_ns = uv_hrtime();
 		req->method = method;
 		req->url = url;
 		req->content_type =
@@ -295,6 +405,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 		cm_http_respond_problem(req, CM_E_TOO_LARGE, detail);
 	} else if (strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0) {
 		health(req);
+	} else if ((why = client_cert_refused(req)) != NULL) {
+		cm_http_respond_problem(req, CM_E_FORBIDDEN, why);
+	} else if (strcmp(url, "/metrics") == 0 && !srv->cfg.metrics_private) {
+		metrics(req);
 	} else if (srv->cfg.handler) {
 		srv->cfg.handler(req, srv->cfg.data);
 	} else {
@@ -355,6 +469,13 @@ int cm_http_start(uv_loop_t *loop, const struct cm_http_config *cfg, struct cm_h
 	struct cm_http *srv;
 	bool v6 = false;
 	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem tls[] = {
+	    {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key},
+	    {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert},
+	    {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+	    {cfg->tls_client_ca ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0,
+	     (void *)cfg->tls_client_ca},
+	    {MHD_OPTION_END, 0, NULL}};
 
 	if (make_addr(cfg->listen, &ss, &v6) < 0)
 		return -EINVAL;
@@ -365,6 +486,15 @@ int cm_http_start(uv_loop_t *loop, const struct cm_http_config *cfg, struct cm_h
 	srv->cfg = *cfg;
 	if (v6)
 		flags |= MHD_USE_IPv6;
+	if (cfg->tls_cert) {
+		if (!cfg->tls_key || MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			free(srv);
+			return -ENOTSUP;
+		}
+		flags |= MHD_USE_TLS;
+	} else {
+		tls[0].option = MHD_OPTION_END;
+	}
 	/* The logger must be the first option, or MHD prints early messages itself. */
 	srv->d = MHD_start_daemon(
 	    flags, 0, NULL, NULL, access_cb, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
@@ -372,7 +502,7 @@ int cm_http_start(uv_loop_t *loop, const struct cm_http_config *cfg, struct cm_h
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_S, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
 	    (unsigned)HTTP_PER_IP_MAX, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
-	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_END);
+	    MHD_OPTION_STRICT_FOR_CLIENT, (int)1, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 	if (!srv->d) {
 		free(srv);
 		return -EADDRINUSE;

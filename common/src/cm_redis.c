@@ -23,6 +23,7 @@
 #include <openssl/sha.h>
 
 #include "cm/log.h"
+#include "cm/metrics.h"
 #include "cm/redis.h"
 
 #define BACKOFF_MIN_MS 50
@@ -57,6 +58,24 @@ struct cm_redis {
 	bool started, closing;
 	int open_handles;
 };
+
+/* Shared by every client in the process (cm_metric_family returns the existing one). */
+static struct cm_metric *m_commands, *m_errors, *m_reconnects, *m_rtt;
+
+static void redis_metrics_init(void)
+{
+	if (m_commands)
+		return;
+	m_commands = cm_metric_counter("beckon_redis_commands_total",
+				       "Redis commands answered (or dropped by a disconnect)");
+	m_errors = cm_metric_counter("beckon_redis_errors_total",
+				     "Redis commands answered with an error or never answered");
+	m_reconnects = cm_metric_counter("beckon_redis_disconnects_total",
+					 "Redis connections lost (each is followed by reconnects)");
+	m_rtt = cm_metric_histogram("beckon_redis_round_trip_seconds",
+				    "Time from sending a Redis command to its reply",
+				    cm_metrics_latency_bounds, cm_metrics_latency_n);
+}
 
 /* ---- libuv adapter --------------------------------------------------------------------- */
 
@@ -207,6 +226,8 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 	c->ac = NULL;
 	c->connecting = false;
 	if (!c->r->closing)
+		cm_metric_inc(m_reconnects);
+	if (!c->r->closing)
 		cm_log_warn("redis %s connection to %s:%d lost: %s", c->name, c->r->host,
 			    c->r->port, status == REDIS_OK ? "closed" : ac->errstr);
 	set_up(c, false);
@@ -330,6 +351,7 @@ int cm_redis_create(uv_loop_t *loop, const char *url, struct cm_redis **out)
 
 	if (!r)
 		return -ENOMEM;
+	redis_metrics_init();
 	r->loop = loop;
 	if (parse_url(r, url) < 0) {
 		free(r);
@@ -376,6 +398,7 @@ struct pending {
 	int argc;
 	const char **argv;
 	size_t *argvlen;
+	uint64_t start_ns;
 };
 
 static void pending_free(struct pending *p)
@@ -401,6 +424,11 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 			return;
 		rep = NULL;
 	}
+	cm_metric_inc(m_commands);
+	if (!rep || rep->type == REDIS_REPLY_ERROR)
+		cm_metric_inc(m_errors);
+	else
+		cm_metric_observe(m_rtt, (double)(uv_hrtime() - p->start_ns) / 1e9);
 	p->cb(p->r, rep, p->data);
 	pending_free(p);
 }
@@ -414,6 +442,7 @@ static struct pending *pending_new(struct cm_redis *r, cm_redis_reply_cb *cb, vo
 		p->r = r;
 		p->cb = cb;
 		p->data = data;
+		p->start_ns = uv_hrtime();
 	}
 	return p;
 }

@@ -17,14 +17,18 @@ no ASan/UBSan report. Stdlib only.
 """
 
 import ctypes
+import base64
+import hashlib
 import http.client
 import http.server
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -393,12 +397,107 @@ class Resp:
         return f"<HTTP {self.status} {self.body[:300]!r}>"
 
 
-def http_request(port, method, path, body=None, headers=None, host="127.0.0.1", timeout=10):
+# ---------------------------------------------------------------- API keys and TLS
+#
+# api-gateway authenticates every API request (proto/rest.md "Authentication") and serves
+# HTTPS unless started with --insecure-http. So that tests written before that stay as they
+# are, http_request() adds `Authorization: Bearer <key>` by itself for a port the harness
+# started a gateway on: the key of the client named by X-Beckon-Client (default "default"),
+# created on first use, contact-triggering when the body sets on_behalf_of. Pass
+# headers={"Authorization": None} to send none, or an explicit value to send that.
+
+GATEWAYS = {}  # port -> {"redis": Redis, "keys": {(client, role): key}, "tls": SSLContext|None}
+
+
+def new_api_key(redis, client="default", role="app-server", packages="*", devices="*",
+                rate=1000000, **extra):
+    """Stores a new API key the way scripts/beckon-admin does; returns the key."""
+    key = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    h = hashlib.sha256(key.encode()).hexdigest()
+    fields = {"client": client, "role": role, "packages": packages, "devices": devices,
+              "rate": rate, "created": int(time.time())}
+    fields.update(extra)
+    c = redis.client()
+    try:
+        args = []
+        for k, v in fields.items():
+            args += [k, v]
+        c("HSET", f"beckon:apikey:{h}", *args)
+    finally:
+        c.close()
+    return key
+
+
+def add_credential(redis, user, password, realm="beckon"):
+    """Provisions sip-edge digest credentials (proto/redis.md "Credentials"): only the HA1s,
+    MD5 and SHA-256, of user:realm:password."""
+    def ha1(h):
+        return h(f"{user}:{realm}:{password}".encode()).hexdigest()
+    c = redis.client()
+    try:
+        c("HSET", f"beckon:cred:{realm}:{user}", "ha1_md5", ha1(hashlib.md5),
+          "ha1_sha256", ha1(hashlib.sha256))
+    finally:
+        c.close()
+
+
+def _auth_header(port, h, body):
+    gw = GATEWAYS.get(port)
+    names = {k.lower(): k for k in h}
+    if "authorization" in names:
+        if h[names["authorization"]] is None:
+            del h[names["authorization"]]
+        return
+    if not gw:
+        return
+    client = h.get(names.get("x-beckon-client", "X-Beckon-Client")) or "default"
+    text = body if isinstance(body, (str, bytes)) else json.dumps(body) if body else ""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    role = "contact-triggering" if re.search(r'"on_behalf_of"\s*:\s*"|on_behalf_of>[^<]', text) \
+        else "app-server"
+    k = gw["keys"].get((client, role))
+    if not k:
+        k = gw["keys"][(client, role)] = new_api_key(gw["redis"], client, role)
+    h["Authorization"] = f"Bearer {k}"
+
+
+def make_certs(dirname, names=("server",), clients=()):
+    """A test CA and certificates signed by it (openssl CLI), in dirname. Returns the paths:
+    {"ca": ca.crt, "<name>": (crt, key), ...}. Never committed: made in the test's temp dir."""
+    os.makedirs(dirname, exist_ok=True)
+    out = {}
+
+    def ossl(*args):
+        subprocess.run(["openssl", *args], check=True, cwd=dirname,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=beckon test CA")
+    out["ca"] = os.path.join(dirname, "ca.crt")
+    for n in list(names) + list(clients):
+        ext = os.path.join(dirname, f"{n}.ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n" if n in names else
+                    "extendedKeyUsage=clientAuth\n")
+        ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", f"{n}.key", "-out", f"{n}.csr", "-subj", f"/CN={n}")
+        ossl("x509", "-req", "-in", f"{n}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", f"{n}.crt", "-days", "2", "-extfile", ext)
+        out[n] = (os.path.join(dirname, f"{n}.crt"), os.path.join(dirname, f"{n}.key"))
+    return out
+
+
+def http_request(port, method, path, body=None, headers=None, host="127.0.0.1", timeout=10,
+                 context=None):
     """body: dict/list → JSON; str → its UTF-8 bytes as they are; bytes → raw.
 
     Returns a Resp. A server that answers early and closes (413) is fine: a failed send is
-    ignored if a response can still be read."""
+    ignored if a response can still be read. HTTPS when the port is a harness gateway started
+    with tls=True (or context is given)."""
     h = dict(headers or {})
+    _auth_header(port, h, body)
+    if context is None and port in GATEWAYS:
+        context = GATEWAYS[port]["tls"]
     data = None
     if isinstance(body, (dict, list)):
         data = json.dumps(body).encode()
@@ -409,7 +508,10 @@ def http_request(port, method, path, body=None, headers=None, host="127.0.0.1", 
     elif isinstance(body, bytes):
         data = body
         h.setdefault("Content-Type", "application/json")
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    if context:  # context=False: plain HTTP whatever the port
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         try:
             conn.request(method, path, body=data, headers=h)
@@ -429,15 +531,42 @@ def http_status(port, path):
 
 
 class Gateway:
-    def __init__(self, env, redis, extra=(), http_port=None, environ=None):
+    """api-gateway over plain HTTP (--insecure-http), or with tls=True over HTTPS with a
+    certificate made for the test (self.certs; client_ca=True also asks clients for one, and
+    require_client_cert=True insists). self.context is the client's SSLContext."""
+
+    def __init__(self, env, redis, extra=(), http_port=None, environ=None, tls=False,
+                 client_ca=False, require_client_cert=False):
         self.env = env
+        self.redis = redis
         self.port = http_port or free_port()
+        self.context = None
         argv = [env.binary("api-gateway")]
         if environ is None:
             argv += ["--http-listen", f"127.0.0.1:{self.port}", "--redis-url", redis.url]
+        if tls:
+            self.certs = make_certs(os.path.join(env.tmp, "tls"), clients=("client",))
+            argv += ["--tls-cert", self.certs["server"][0], "--tls-key", self.certs["server"][1]]
+            if client_ca or require_client_cert:
+                argv += ["--tls-client-ca", self.certs["ca"]]
+            if require_client_cert:
+                argv += ["--require-client-cert", "true"]
+            self.context = ssl.create_default_context(cafile=self.certs["ca"])
+            if client_ca or require_client_cert:
+                self.context.load_cert_chain(*self.certs["client"])
+        elif environ is None:
+            argv += ["--insecure-http"]
+        else:
+            environ = dict(environ)
+            environ.setdefault("BECKON_INSECURE_HTTP", "true")
         argv += list(extra)
+        GATEWAYS[self.port] = {"redis": redis, "keys": {}, "tls": self.context}
         self.proc = env.spawn("api-gateway", argv, environ=environ)
         self.wait_ready()
+
+    def key(self, client="default", role="app-server", **kw):
+        """A new API key for this gateway's Redis (see new_api_key)."""
+        return new_api_key(self.redis, client, role, **kw)
 
     def wait_ready(self, timeout=None):
         def ready():
@@ -590,7 +719,7 @@ class Sipp:
     """SIPp as an independent endpoint. Messages are traced to a file for assertions."""
 
     def __init__(self, env, edge, scenario, user, transport="u1", ooc="answer-notify-ooc.xml",
-                 keys=None, name="sipp"):
+                 keys=None, name="sipp", extra=()):
         self.env = env
         self.port = free_port(udp_too=True)
         self.msgfile = os.path.join(env.tmp, f"{name}-messages.log")
@@ -604,6 +733,7 @@ class Sipp:
             argv += ["-oocsf", os.path.join(SIPP_DIR, ooc)]
         for k, v in (keys or {}).items():
             argv += ["-key", k, v]
+        argv += list(extra)  # e.g. ["-au", user, "-ap", password] for [authentication]
         self.proc = env.spawn(name, argv, check_clean=False,
                               stdout_file=os.path.join(env.tmp, f"{name}-screen.log"))
 

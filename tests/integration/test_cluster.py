@@ -34,6 +34,7 @@ class Cluster:
         rc, out, err = cluster(env, "up", "--json", *extra)
         check(rc == 0, f"scripts/cluster up: exit {rc}\n{out}\n{err}")
         self.state = json.loads(out)
+        AUTH["Authorization"] = "Bearer " + self.state["api_key"]  # made by `up`
         self.nodes = self.state["nodes"]
         env.cluster = self
 
@@ -66,12 +67,15 @@ class RedisAt(beckon.RedisClient):
         self.f = self.sock.makefile("rb")
 
 
+AUTH = {}
+
+
 def post(addr, port, body):
-    return beckon.http_request(port, "POST", "/v1/callbacks", body, host=addr)
+    return beckon.http_request(port, "POST", "/v1/callbacks", body, host=addr, headers=AUTH)
 
 
 def get(addr, port, rid):
-    return beckon.http_request(port, "GET", f"/v1/callbacks/{rid}", host=addr)
+    return beckon.http_request(port, "GET", f"/v1/callbacks/{rid}", host=addr, headers=AUTH)
 
 
 def wait_delivered(addr, port, rid):

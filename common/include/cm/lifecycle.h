@@ -16,7 +16,9 @@
  * table extra, and then:
  *   - delivered or any final status: removes the request from its pending set (field
  *     `pending`) and from beckon:deadlines;
- *   - when the request has a `status_url`: appends a receipt to the beckon:outbox stream.
+ *   - when the request has a `status_url`: appends a receipt to the beckon:outbox stream;
+ *   - failed or expired: pushes a JSON summary on beckon:recent-failures, kept to 20 (the
+ *     status page shows them).
  * It returns the status now in force and whether it changed:  status, changed (boolean).
  * An unknown request returns false, false.
  */
@@ -27,6 +29,7 @@
 #define CM_KEY_DEADLINES "beckon:deadlines" /* zset of request refs by deadline */
 #define CM_KEY_OUTBOX "beckon:outbox"	    /* stream of HTTP posts to make */
 #define CM_OUTBOX_MAXLEN "100000"
+#define CM_KEY_RECENT_FAILURES "beckon:recent-failures" /* list: the last 20 failed/expired */
 
 #define CM_LUA_LIFECYCLE                                                                           \
 	"local CM_NEXT = {\n"                                                                      \
@@ -44,6 +47,13 @@
 	"  local f = {'status', status, status, now}\n"                                            \
 	"  if extra then for k, v in pairs(extra) do f[#f+1] = k; f[#f+1] = v end end\n"           \
 	"  redis.call('HSET', rk, unpack(f))\n"                                                    \
+	"  if status == 'failed' or status == 'expired' then\n"                                    \
+	"    local h = redis.call('HMGET', rk, 'request_id', 'device', 'sip_status', 'reason')\n"  \
+	"    redis.call('LPUSH', '" CM_KEY_RECENT_FAILURES "', cjson.encode({ref = ref_of(rk),\n"  \
+	"      request_id = h[1], device = h[2], status = status, at = tonumber(now),\n"           \
+	"      sip_status = tonumber(h[3]), reason = h[4]}))\n"                                    \
+	"    redis.call('LTRIM', '" CM_KEY_RECENT_FAILURES "', 0, 19)\n"                           \
+	"  end\n"                                                                                  \
 	"  if status ~= 'sent' then\n"                                                             \
 	"    local pk = redis.call('HGET', rk, 'pending')\n"                                       \
 	"    if pk and pk ~= '' then redis.call('ZREM', pk, ref_of(rk)) end\n"                     \

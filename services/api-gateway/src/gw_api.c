@@ -6,8 +6,9 @@
  * suspended before the store is called: the store answers either at once (refusals) or from
  * a Redis callback, and cm_http handles both.
  *
- * The API client is named by the X-Beckon-Client header until authentication (issue 4)
- * replaces it with the API key's identity.
+ * Every request is authenticated first (gw_auth: an API key as a Bearer token); the key's
+ * client id names the API client, so a request only ever sees and changes requests made by
+ * its own client (refs are <client>:<request_id>). X-Beckon-Client has no effect any more.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,13 +21,14 @@
 #include "cm/err.h"
 #include "cm/log.h"
 #include "gw_api.h"
+#include "gw_auth.h"
 #include "gw_request.h"
 #include "gw_soap.h"
+#include "gw_status.h"
 
 #define CALLBACKS_PATH "/v1/callbacks"
 #define COMPLETE_SUFFIX "/complete"
 #define SOAP_PATH "/soap"
-#define CLIENT_HEADER "X-Beckon-Client"
 
 /* One HTTP request waiting for the store. */
 struct hctx {
@@ -163,8 +165,9 @@ static struct hctx *hctx_new(struct cm_http_req *req, bool soap)
 }
 
 /* Validates the body tree (REST: JSON text; SOAP: the tree gw_soap built) into a new
- * gw_request with its client, or refuses. */
-static struct gw_request *request_of(struct gw_api *api, struct hctx *h, json_t *tree)
+ * gw_request with the key's client, or refuses (403 when the key may not make it). */
+static struct gw_request *request_of(struct gw_api *api, struct hctx *h, json_t *tree,
+				     const struct gw_key *key)
 {
 	struct cm_http_req *req = h->req;
 	struct gw_request *r = malloc(sizeof(*r));
@@ -181,13 +184,13 @@ static struct gw_request *request_of(struct gw_api *api, struct hctx *h, json_t 
 		rc = gw_request_parse_with(req->body, req->body_len, api->store.packages, r, detail,
 					   sizeof(detail));
 	if (rc == 0) {
-		rc = gw_request_client(header(req, CLIENT_HEADER), r->client, detail,
-				       sizeof(detail));
+		snprintf(r->client, sizeof(r->client), "%s", key->client);
+		rc = gw_auth_allows(key, r, detail, sizeof(detail));
 		if (rc < 0)
 			gw_request_free(r);
 	}
 	if (rc < 0) {
-		if (rc != CM_E_BAD_REQUEST)
+		if (rc != CM_E_BAD_REQUEST && rc != CM_E_FORBIDDEN)
 			snprintf(detail, sizeof(detail), "%s",
 				 rc == -ENOMEM ? "out of memory"
 					       : "could not generate a request id");
@@ -227,7 +230,7 @@ static bool too_large(struct gw_api *api, struct hctx *h)
 	return true;
 }
 
-static void post_callback(struct gw_api *api, struct cm_http_req *req)
+static void post_callback(struct gw_api *api, struct cm_http_req *req, const struct gw_key *key)
 {
 	struct hctx *h = hctx_new(req, false);
 	struct gw_request *r;
@@ -238,32 +241,26 @@ static void post_callback(struct gw_api *api, struct cm_http_req *req)
 		refuse(h, CM_E_UNSUPPORTED_MEDIA, "Content-Type must be application/json", 0);
 		return;
 	}
-	r = request_of(api, h, NULL);
+	r = request_of(api, h, NULL, key);
 	if (r)
 		dispatch(api, h, GW_OP_CREATE, r, NULL, NULL);
 }
 
-static void callback_op(struct gw_api *api, struct cm_http_req *req, enum gw_op op, const char *id)
+static void callback_op(struct gw_api *api, struct cm_http_req *req, enum gw_op op, const char *id,
+			const struct gw_key *key)
 {
 	struct hctx *h = hctx_new(req, false);
-	char client[GW_CLIENT_MAX + 1], detail[GW_DETAIL_MAX];
 
-	if (!h)
-		return;
-	if (gw_request_client(header(req, CLIENT_HEADER), client, detail, sizeof(detail)) < 0) {
-		refuse(h, CM_E_BAD_REQUEST, detail, 0);
-		return;
-	}
-	dispatch(api, h, op, NULL, client, id);
+	if (h)
+		dispatch(api, h, op, NULL, key->client, id);
 }
 
-static void post_soap(struct gw_api *api, struct cm_http_req *req)
+static void post_soap(struct gw_api *api, struct cm_http_req *req, const struct gw_key *key)
 {
 	struct hctx *h = hctx_new(req, true);
 	struct gw_soap_call call;
 	struct gw_soap_fault f;
 	struct gw_request *r;
-	char client[GW_CLIENT_MAX + 1];
 	int rc;
 
 	if (!h)
@@ -282,17 +279,13 @@ static void post_soap(struct gw_api *api, struct cm_http_req *req)
 		return;
 	}
 	if (call.op == GW_OP_CREATE) {
-		r = request_of(api, h, call.request);
+		r = request_of(api, h, call.request, key);
 		json_decref(call.request);
 		if (r)
 			dispatch(api, h, GW_OP_CREATE, r, NULL, NULL);
 		return;
 	}
-	if (gw_request_client(header(req, CLIENT_HEADER), client, f.detail, sizeof(f.detail)) < 0) {
-		refuse(h, CM_E_BAD_REQUEST, f.detail, 0);
-		return;
-	}
-	dispatch(api, h, call.op, NULL, client, call.request_id);
+	dispatch(api, h, call.op, NULL, key->client, call.request_id);
 }
 
 static void method_not_allowed(struct cm_http_req *req, const char *allow)
@@ -304,15 +297,15 @@ static void method_not_allowed(struct cm_http_req *req, const char *allow)
 	problem(req, CM_E_METHOD, detail, 0);
 }
 
-void gw_api_handle(struct cm_http_req *req, void *data)
+/* Routes an authenticated request. */
+static void route(struct gw_api *api, struct cm_http_req *req, const struct gw_key *key)
 {
-	struct gw_api *api = data;
 	const char *url = req->url, *m = req->method;
 	size_t plen = strlen(CALLBACKS_PATH), slen = strlen(COMPLETE_SUFFIX), ulen = strlen(url);
 
 	if (strcmp(url, CALLBACKS_PATH) == 0) {
 		if (strcmp(m, "POST") == 0)
-			post_callback(api, req);
+			post_callback(api, req, key);
 		else
 			method_not_allowed(req, "POST");
 	} else if (strncmp(url, CALLBACKS_PATH "/", plen + 1) == 0 && ulen > plen + 1 + slen &&
@@ -328,22 +321,108 @@ void gw_api_handle(struct cm_http_req *req, void *data)
 			n = GW_REQUEST_ID_MAX + 1; /* refused as too long by the store */
 		memcpy(id, url + plen + 1, n);
 		id[n] = '\0';
-		callback_op(api, req, GW_OP_COMPLETE, id);
+		callback_op(api, req, GW_OP_COMPLETE, id, key);
 	} else if (strncmp(url, CALLBACKS_PATH "/", plen + 1) == 0) {
 		if (strcmp(m, "GET") == 0)
-			callback_op(api, req, GW_OP_GET, url + plen + 1);
+			callback_op(api, req, GW_OP_GET, url + plen + 1, key);
 		else if (strcmp(m, "DELETE") == 0)
-			callback_op(api, req, GW_OP_CANCEL, url + plen + 1);
+			callback_op(api, req, GW_OP_CANCEL, url + plen + 1, key);
 		else
 			method_not_allowed(req, "GET, DELETE");
 	} else if (strcmp(url, SOAP_PATH) == 0) {
 		if (strcmp(m, "POST") == 0)
-			post_soap(api, req);
+			post_soap(api, req, key);
 		else
 			method_not_allowed(req, "POST");
+	} else if (strcmp(url, "/metrics") == 0) {
+		/* Any valid key may read the counters here; Prometheus without a key scrapes the
+		 * separate metrics-listen port instead. */
+		cm_http_respond_metrics(req);
+	} else if (api->status && gw_status_handle(api->status, req)) {
+		/* The status page, behind a key here like /metrics (it names recent failures'
+		 * devices); a browser opens it on the metrics-listen port. */
 	} else {
 		problem(req, CM_E_NOT_FOUND, "no such resource", 0);
 	}
+}
+
+/* One request waiting for its API key's verdict (gw_auth may answer at once or later). */
+struct authctx {
+	struct gw_api *api;
+	struct cm_http_req *req;
+};
+
+static void on_auth(const struct gw_key *key, int err, const char *detail, long retry_after,
+		    void *data)
+{
+	struct authctx *c = data;
+	struct cm_http_req *req = c->req;
+	struct gw_api *api = c->api;
+	struct hctx *h;
+
+	free(c);
+	if (!err) {
+		route(api, req, key);
+		return;
+	}
+	/* Refused in the dialect of the endpoint asked, so a SOAP client gets a Fault. */
+	h = hctx_new(req, strcmp(req->url, SOAP_PATH) == 0 && strcmp(req->method, "POST") == 0);
+	if (!h)
+		return;
+	if (req->content_type && strncasecmp(req->content_type, "application/soap+xml", 20) == 0)
+		h->version = GW_SOAP_12;
+	if (err == CM_E_UNAUTHORIZED)
+		cm_http_header(req, "WWW-Authenticate",
+			       header(req, "Authorization") ? GW_AUTH_CHALLENGE
+				   ", error=\"invalid_token\""
+							    : GW_AUTH_CHALLENGE);
+	refuse(h, err, detail, retry_after);
+}
+
+/* A fixed name for the route of req, for the per-route metrics (ids left out). */
+static const char *route_name(const struct cm_http_req *req)
+{
+	const char *url = req->url, *m = req->method;
+	size_t plen = strlen(CALLBACKS_PATH), slen = strlen(COMPLETE_SUFFIX), ulen = strlen(url);
+
+	if (strcmp(url, CALLBACKS_PATH) == 0)
+		return strcmp(m, "POST") == 0 ? "POST /v1/callbacks" : "other";
+	if (strcmp(url, SOAP_PATH) == 0)
+		return strcmp(m, "POST") == 0 ? "POST /soap" : "other";
+	if (strncmp(url, CALLBACKS_PATH "/", plen + 1) != 0)
+		return "other";
+	if (ulen > plen + 1 + slen && strcmp(url + ulen - slen, COMPLETE_SUFFIX) == 0)
+		return strcmp(m, "POST") == 0 ? "POST /v1/callbacks/{id}/complete" : "other";
+	if (strcmp(m, "GET") == 0)
+		return "GET /v1/callbacks/{id}";
+	return strcmp(m, "DELETE") == 0 ? "DELETE /v1/callbacks/{id}" : "other";
+}
+
+void gw_api_handle(struct cm_http_req *req, void *data)
+{
+	struct gw_api *api = data;
+	struct authctx *c;
+
+	req->route = route_name(req);
+	c = malloc(sizeof(*c));
+	if (!c) {
+		problem(req, -ENOMEM, "out of memory", 0);
+		return;
+	}
+	c->api = api;
+	c->req = req;
+	if (gw_auth_check(api->auth, req, on_auth, c) == 1)
+		cm_http_suspend(req);
+}
+
+void gw_api_handle_internal(struct cm_http_req *req, void *data)
+{
+	struct gw_api *api = data;
+
+	if (api->status && gw_status_handle(api->status, req))
+		return;
+	problem(req, CM_E_NOT_FOUND,
+		"this port serves /metrics, /healthz, /readyz, /status and /status.json", 0);
 }
 
 bool gw_api_ready(void *data)

@@ -23,13 +23,21 @@
  * /soap); only far larger bodies are refused by cm_http itself before they are read. */
 #define GW_API_HARD_BODY_FACTOR 4
 
+struct gw_auth;
+
 struct gw_api {
 	struct gw_store store;
-	size_t max_body; /* 413 (or a Fault) beyond */
+	struct gw_auth *auth;	  /* API keys (borrowed) */
+	size_t max_body;	  /* 413 (or a Fault) beyond */
+	struct gw_status *status; /* GET /status and /status.json (borrowed; NULL: none) */
 };
 
 /* cm_http handler; data is the struct gw_api. */
 void gw_api_handle(struct cm_http_req *req, void *data);
+
+/* cm_http handler of the metrics-listen port (no API key): GET /status and /status.json;
+ * cm_http itself answers /metrics and the health endpoints there. data is the struct gw_api. */
+void gw_api_handle_internal(struct cm_http_req *req, void *data);
 
 /* cm_http readiness for /readyz: Redis command connection up. data is the struct gw_api. */
 bool gw_api_ready(void *data);

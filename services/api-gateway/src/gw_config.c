@@ -9,6 +9,7 @@
 
 #include "cm/log.h"
 #include "gw_config.h"
+#include "gw_fallback.h"
 #include "gw_request.h"
 
 const struct cm_opt gw_config_opts[] = {
@@ -27,11 +28,38 @@ const struct cm_opt gw_config_opts[] = {
 		100000000, "undelivered requests one API client may have waiting (429 beyond)"),
     CM_OPT_STR_(struct gw_config, packages, "packages", GW_PACKAGE, false,
 		"event packages a request may name, comma-separated; the first is the default"),
+    CM_OPT_STR_(struct gw_config, fallback, "fallback", "off", false,
+		"for a registered device that never opted in to the package: off (404 or wait) or "
+		"resync (a vendor check-sync NOTIFY), or an Event value such as check-sync"),
+    CM_OPT_STR_(struct gw_config, fallback_rules, "fallback-rules", "", false,
+		"<ua|num|aor|inst|pkg>:<pattern>=<off|resync|event>, comma-separated, "
+		"tried in order before fallback; e.g. ua:Yealink*=resync,num:7546*=off"),
+    CM_OPT_STR_(struct gw_config, tls_cert, "tls-cert", NULL, false,
+		"PEM file: the HTTPS certificate chain (required unless insecure-http)"),
+    CM_OPT_STR_(struct gw_config, tls_key, "tls-key", NULL, false,
+		"PEM file: the private key of tls-cert"),
+    CM_OPT_STR_(struct gw_config, tls_client_ca, "tls-client-ca", NULL, false,
+		"PEM file of CA certificates: ask clients for a certificate and verify it"),
+    CM_OPT_BOOL_(struct gw_config, require_client_cert, "require-client-cert", "false",
+		 "refuse API requests without a client certificate valid for tls-client-ca"),
+    CM_OPT_CHECKED_(struct gw_config, metrics_listen, "metrics-listen", NULL, false,
+		    cm_check_ip_port,
+		    "plain-HTTP listener for /metrics, /healthz and /readyz without an API key "
+		    "(bind it to loopback or an internal address); unset: none. On the API "
+		    "port /metrics needs an API key"),
+    CM_OPT_BOOL_(struct gw_config, insecure_http, "insecure-http", "false",
+		 "serve plain HTTP instead of HTTPS: only behind a TLS-terminating load balancer"),
     CM_OPT_CHECKED_(struct gw_config, log_level, "log-level", "info", false, cm_check_log_level,
 		    "error, warn, info or debug"),
 };
 
 const size_t gw_config_nopts = sizeof(gw_config_opts) / sizeof(gw_config_opts[0]);
+
+/* An empty value (e.g. BECKON_TLS_CERT=) counts as not set. */
+static bool given(const char *s)
+{
+	return s && *s;
+}
 
 int gw_config_check(const struct gw_config *cfg, char *err, size_t errlen)
 {
@@ -51,6 +79,34 @@ int gw_config_check(const struct gw_config *cfg, char *err, size_t errlen)
 		}
 		p = end ? end + 1 : NULL;
 	} while (p);
+	{
+		char tmp[GW_FALLBACK_MAX];
+		if (gw_fallback_compile(cfg->fallback, cfg->fallback_rules, tmp, sizeof(tmp), err,
+					errlen) < 0)
+			return -EINVAL;
+	}
+	if (!given(cfg->tls_cert) && !cfg->insecure_http) {
+		snprintf(err, errlen,
+			 "tls-cert: no HTTPS certificate given; set tls-cert and tls-key, or "
+			 "insecure-http = true when a TLS-terminating load balancer is in front");
+		return -EINVAL;
+	}
+	if (given(cfg->tls_cert) && cfg->insecure_http) {
+		snprintf(err, errlen, "insecure-http: cannot be combined with tls-cert");
+		return -EINVAL;
+	}
+	if (!given(cfg->tls_cert) != !given(cfg->tls_key)) {
+		snprintf(err, errlen, "tls-key: tls-cert and tls-key go together");
+		return -EINVAL;
+	}
+	if ((given(cfg->tls_client_ca) || cfg->require_client_cert) && !given(cfg->tls_cert)) {
+		snprintf(err, errlen, "tls-client-ca: client certificates need tls-cert");
+		return -EINVAL;
+	}
+	if (cfg->require_client_cert && !given(cfg->tls_client_ca)) {
+		snprintf(err, errlen, "require-client-cert: needs tls-client-ca");
+		return -EINVAL;
+	}
 	if (!cfg->log_level || cm_log_level_parse(cfg->log_level) < 0) {
 		snprintf(err, errlen, "log-level: '%s' is not error, warn, info or debug",
 			 cfg->log_level ? cfg->log_level : "");

@@ -6,6 +6,7 @@
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cm/config.h"
@@ -18,6 +19,14 @@ struct gw_config {
 	long max_pending_per_device;
 	long max_pending_per_client;
 	char *packages;
+	char *fallback;	      /* gw_fallback.h */
+	char *fallback_rules; /* gw_fallback.h */
+	char *tls_cert;	      /* file names; see gw_tls.h */
+	char *tls_key;
+	char *tls_client_ca;
+	bool require_client_cert;
+	bool insecure_http;
+	char *metrics_listen;
 	char *log_level;
 };
 

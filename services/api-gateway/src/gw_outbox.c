@@ -20,6 +20,7 @@
 
 #include "cm/lifecycle.h"
 #include "cm/log.h"
+#include "cm/metrics.h"
 #include "gw_outbox.h"
 
 #define CONSUMER_MAX 96
@@ -147,9 +148,23 @@ static void on_retry(uv_timer_t *t)
 	start_post(t->data);
 }
 
+/* Outbox POSTs by kind (receipt, notice) and result (ok, retry, gave-up). */
+static void count_post(const char *kind, const char *result)
+{
+	static struct cm_metric_family *posts;
+
+	if (!posts)
+		posts = cm_metric_family(CM_METRIC_COUNTER, "beckon_outbox_posts_total",
+					 "Outbox POST attempts, by kind and result", "kind",
+					 "result", NULL, 0);
+	cm_metric_inc(cm_metric_labels(posts, kind, result));
+}
+
 static void job_finished(struct job *j, bool ok, long code, const char *why)
 {
 	struct gw_outbox *o = j->o;
+
+	count_post(j->kind, ok ? "ok" : j->attempts >= GW_OUTBOX_ATTEMPTS ? "gave-up" : "retry");
 
 	if (ok) {
 		cm_log_debug("outbox posted kind=%s id=%s url=%s status=%ld attempt=%d", j->kind,

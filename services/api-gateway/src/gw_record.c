@@ -5,6 +5,7 @@
  * renders as null rather than failing the whole answer.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,34 @@
 #include "gw_record.h"
 
 #define TARGET_PREFIX "target:"
+#define OPTIN_PREFIX "optin:"
+#define FALLBACK_PREFIX "fallback:"
+
+/* Per-binding side fields (optin:<bid>, fallback:<bid>) found in the hash. */
+struct side {
+	struct cm_str bid, v;
+};
+
+/* If k is "<prefix><bid>", appends (bid, v) to s (at most GW_RECORD_TARGETS_MAX). */
+static bool side_field(struct cm_str k, struct cm_str v, const char *prefix, struct side *s,
+		       size_t *n)
+{
+	size_t pl = strlen(prefix);
+
+	if (k.len <= pl || memcmp(k.p, prefix, pl) != 0)
+		return false;
+	if (*n < GW_RECORD_TARGETS_MAX)
+		s[(*n)++] = (struct side){{k.p + pl, k.len - pl}, v};
+	return true;
+}
+
+static struct cm_str side_find(const struct side *s, size_t n, const char *bid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i].bid.len == strlen(bid) && memcmp(s[i].bid.p, bid, s[i].bid.len) == 0)
+			return s[i].v;
+	return CM_STR_NULL;
+}
 
 /* Parses a decimal integer view. Returns 0 or -EINVAL. */
 static int parse_int(struct cm_str s, int64_t *out)
@@ -140,7 +169,8 @@ json_t *gw_record_render(const struct cm_str *kv, size_t n)
 {
 	struct cm_str f[NFIELDS] = {{0}};
 	json_t *targets[GW_RECORD_TARGETS_MAX];
-	size_t nt = 0;
+	struct side optin[GW_RECORD_TARGETS_MAX], fallback[GW_RECORD_TARGETS_MAX];
+	size_t nt = 0, no = 0, nf = 0;
 	json_t *out, *arr;
 
 	for (size_t i = 0; i < n; i++) {
@@ -160,10 +190,23 @@ json_t *gw_record_render(const struct cm_str *kv, size_t n)
 			targets[nt++] = t;
 			continue;
 		}
+		if (side_field(k, v, OPTIN_PREFIX, optin, &no) ||
+		    side_field(k, v, FALLBACK_PREFIX, fallback, &nf))
+			continue;
 		for (size_t j = 0; j < NFIELDS; j++)
 			if (k.len == strlen(fields[j].field) &&
 			    memcmp(k.p, fields[j].field, k.len) == 0)
 				f[j] = v;
+	}
+	for (size_t i = 0; i < nt; i++) {
+		/* How the endpoint opted in (none: reached by the fallback, proto/rest.md). */
+		const char *bid = json_string_value(json_object_get(targets[i], "binding"));
+		struct cm_str o = side_find(optin, no, bid ? bid : ""),
+			      fb = side_find(fallback, nf, bid ? bid : "");
+
+		if (json_object_set_new(targets[i], "opt_in", str_or_null(o)) < 0 ||
+		    json_object_set_new(targets[i], "fallback", str_or_null(fb)) < 0)
+			goto nomem;
 	}
 	qsort(targets, nt, sizeof(targets[0]), cmp_target);
 	out = json_object();

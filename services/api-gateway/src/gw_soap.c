@@ -657,8 +657,23 @@ static void put_esc(struct buf *b, const char *s, size_t n)
 			break;
 		default:
 			/* Not allowed in XML 1.0 at all; validated input never has them. */
-			if ((unsigned char)s[i] < 0x20 && s[i] != '\t' && s[i] != '\n')
+			if ((unsigned char)s[i] < 0x20 && s[i] != '\t' && s[i] != '\n') {
 				rep = "?";
+			} else if ((unsigned char)s[i] >= 0x80) {
+				/* Fault texts quote request bytes (libxml2's messages, SOAPAction):
+				 * keep the answer well-formed by replacing invalid UTF-8. */
+				int len = (int)(n - i > 4 ? 4 : n - i);
+				unsigned char lead = (unsigned char)s[i];
+
+				/* libxml2 2.9's xmlGetUTF8Char takes a continuation byte
+				 * (0x80..0xBF) as a lead byte: reject those (and C0, C1, F5..FF,
+				 * which never start valid UTF-8) first. */
+				if (lead < 0xc2 || lead > 0xf4 ||
+				    xmlGetUTF8Char((const unsigned char *)s + i, &len) < 0)
+					rep = "?";
+				else
+					i += (size_t)len - 1;
+			}
 			break;
 		}
 		if (rep) {

@@ -42,12 +42,12 @@
  * ARGV: 1 now  2 expire-s  3 ref  4 request_id  5 device  6 package  7 body  8 payload
  *       9 binding key prefix  10 edge channel prefix  11 max targets  12 deadline  13 client
  *       14 on_behalf_of  15 status_url  16 collapse_key  17 max per device  18 max per client
- *       19 default package  20 ttl_s
+ *       19 default package  20 ttl_s  21 fallback rules (gw_fallback.h)
  * Returns {'exists', status} {'conflict', status} {'not-found'} {'limit-device', retry-s, n}
  *         {'limit-client', retry-s, n} or {status, targets, failed, collapsed-ref}.
  */
 static struct cm_redis_script create_script = {
-    .source = CM_LUA_LIFECYCLE
+    .source = CM_LUA_LIFECYCLE GW_FALLBACK_LUA
     "local now, ref, deadline = ARGV[1], ARGV[3], ARGV[12]\n"
     "local nnow = tonumber(now)\n"
     "local ex = redis.call('HMGET', KEYS[2], 'body', 'status')\n"
@@ -60,12 +60,24 @@ static struct cm_redis_script create_script = {
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'LIMIT', 0,\n"
     "  tonumber(ARGV[11]))\n"
     "local pkgf, dflt = 'pkg:' .. ARGV[6], ARGV[6] == ARGV[19]\n"
-    "local bids, edges = {}, {}\n"
+    "local bids, edges, fbs, ops = {}, {}, {}, {}\n"
     "for _, bid in ipairs(ids) do\n"
-    "  local h = redis.call('HMGET', ARGV[9] .. bid, pkgf, 'subscribed', 'edge')\n"
+    "  local h = redis.call('HMGET', ARGV[9] .. bid, pkgf, 'subscribed', 'edge',\n"
+    "    'user_agent', 'aor', 'instance')\n"
     "  if ((h[1] and h[1] ~= '') or (dflt and h[2] == '1')) and h[3] and h[3] ~= '' then\n"
     "    bids[#bids + 1] = bid\n"
     "    edges[#edges + 1] = h[3]\n"
+    "    fbs[bid] = false\n"
+    "    ops[bid] = (h[1] and h[1] ~= '') and h[1] or 'accept'\n"
+    /* registered but never opted in: the fallback policy may still reach it */
+    "  elseif h[3] and h[3] ~= '' then\n"
+    "    local ev = gw_fallback(ARGV[21], h[4], h[5], h[6], ARGV[6])\n"
+    "    if ev then\n"
+    "      bids[#bids + 1] = bid\n"
+    "      edges[#edges + 1] = h[3]\n"
+    "      fbs[bid] = ev\n"
+    "      ops[bid] = 'none'\n"
+    "    end\n"
     "  end\n"
     "end\n"
     "if #bids == 0 and ARGV[20] == '0' then return {'not-found'} end\n"
@@ -112,6 +124,12 @@ static struct cm_redis_script create_script = {
     "for i = 1, #bids do\n"
     "  f[#f + 1] = 'target:' .. bids[i]\n"
     "  f[#f + 1] = 'queued'\n"
+    "  f[#f + 1] = 'optin:' .. bids[i]\n"
+    "  f[#f + 1] = ops[bids[i]]\n"
+    "  if fbs[bids[i]] then\n"
+    "    f[#f + 1] = 'fallback:' .. bids[i]\n"
+    "    f[#f + 1] = fbs[bids[i]]\n"
+    "  end\n"
     "end\n"
     "redis.call('HSET', KEYS[2], unpack(f))\n"
     "redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
@@ -330,11 +348,14 @@ static void on_created(struct cm_redis *redis, redisReply *reply, void *data)
 	{
 		const char *old = reply->elements > 3 ? reply_str(reply->element[3]) : NULL;
 
-		cm_log_info("callback accepted request-id=%s client=%s device=%s targets=%lld "
-			    "failed=%lld ttl=%ld%s%s",
-			    r->request_id, r->client, r->device_id, reply_int(reply, 1),
-			    reply_int(reply, 2), r->ttl_s, old && old[0] ? " collapsed=" : "",
-			    old && old[0] ? old : "");
+		cm_log_kv(
+		    CM_LOG_INFO,
+		    CM_KV("request_id", r->request_id, "client", r->client, "device", r->device_id),
+		    "callback accepted request-id=%s client=%s device=%s targets=%lld "
+		    "failed=%lld ttl=%ld%s%s",
+		    r->request_id, r->client, r->device_id, reply_int(reply, 1),
+		    reply_int(reply, 2), r->ttl_s, old && old[0] ? " collapsed=" : "",
+		    old && old[0] ? old : "");
 	}
 	c->res.body = json_pack("{ssss}", "request_id", r->request_id, "status", status);
 	finish(c, c->res.body ? 0 : -ENOMEM, 202);
@@ -345,8 +366,8 @@ void gw_store_create(struct gw_store *s, struct gw_request *r, gw_store_cb *cb, 
 	char devkey[DEVKEY_MAX], reqkey[REQKEY_MAX], pendkey[PENDKEY_MAX];
 	char clientkey[CLIENTKEY_MAX], collapsekey[COLLAPSEKEY_MAX], ref[GW_REF_MAX + 1];
 	char now[24], expire[24], deadline[24], tmax[8], maxdev[24], maxcl[24], ttl[24];
-	const char *argv[25];
-	size_t lens[25];
+	const char *argv[26];
+	size_t lens[26];
 	int64_t t = now_ms(), dl;
 	struct call *c = call_new(s, GW_OP_CREATE, cb, data);
 	int rc, dk;
@@ -428,19 +449,20 @@ void gw_store_create(struct gw_store *s, struct gw_request *r, gw_store_cb *cb, 
 		    maxcl,
 		    pkg,
 		    ttl,
+		    s->fallback,
 		};
 
 		if (plen > GW_PACKAGE_MAX)
 			plen = GW_PACKAGE_MAX;
 		memcpy(pkg, dflt, plen);
 		pkg[plen] = '\0';
-		for (size_t i = 0; i < 25; i++) {
+		for (size_t i = 0; i < 26; i++) {
 			argv[i] = v[i];
 			lens[i] = strlen(v[i]);
 		}
 		lens[11] = r->body_len;
 		lens[12] = r->payload_len;
-		rc = cm_redis_eval(s->redis, &create_script, on_created, c, 5, 25, argv, lens);
+		rc = cm_redis_eval(s->redis, &create_script, on_created, c, 5, 26, argv, lens);
 	}
 	if (rc < 0) {
 		fail(c, CM_E_UNAVAILABLE, "%s",

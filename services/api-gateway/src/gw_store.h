@@ -21,6 +21,7 @@
 
 #include "cm/err.h"
 #include "cm/redis.h"
+#include "gw_fallback.h"
 #include "gw_request.h"
 
 /* Requests waiting on Redis at once; beyond this the answer is 503 at once. */
@@ -36,6 +37,7 @@ struct gw_store {
 	long max_per_device;	/* pending requests per device (429 beyond) */
 	long max_per_client;	/* pending requests per client (429 beyond) */
 	const char *packages;	/* comma-separated; the first is the default package */
+	char fallback[GW_FALLBACK_MAX]; /* gw_fallback_compile's rules; "" = off */
 	unsigned inflight;
 };
 

@@ -17,17 +17,23 @@
 #include "cm/redis.h"
 #include "cm/sweeper.h"
 #include "gw_api.h"
+#include "gw_auth.h"
 #include "gw_config.h"
 #include "gw_outbox.h"
+#include "gw_status.h"
+#include "gw_tls.h"
 
 struct app {
 	uv_loop_t loop;
 	uv_signal_t sigint, sigterm;
 	struct cm_redis *redis;
 	struct cm_http *http;
+	struct cm_http *metrics_http; /* metrics-listen, or NULL */
 	struct cm_sweeper *sweeper;
 	struct gw_outbox *outbox;
+	struct gw_status *status;
 	struct gw_api api;
+	struct gw_tls tls;
 };
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -46,8 +52,15 @@ static void on_signal(uv_signal_t *s, int signum)
 	cm_redis_close(a->redis);
 	a->redis = NULL;
 	a->api.store.redis = NULL;
+	/* After Redis: its pending status reads were answered by the close, and need s. */
+	gw_status_detach(a->status);
+	gw_status_stop(a->status);
+	a->status = NULL;
+	a->api.status = NULL;
 	cm_http_stop(a->http);
 	a->http = NULL;
+	cm_http_stop(a->metrics_http);
+	a->metrics_http = NULL;
 }
 
 int main(int argc, char **argv)
@@ -69,6 +82,10 @@ int main(int argc, char **argv)
 		goto out_cfg;
 	}
 	cm_log_init("api-gateway", (enum cm_log_level)cm_log_level_parse(cfg.log_level));
+	if (gw_tls_load(&cfg, &a.tls, err, sizeof(err)) < 0) {
+		fprintf(stderr, "api-gateway: %s\n", err);
+		goto out_cfg;
+	}
 	signal(SIGPIPE, SIG_IGN); /* a client closing early must not kill the process */
 
 	if (uv_loop_init(&a.loop) < 0) {
@@ -82,10 +99,23 @@ int main(int argc, char **argv)
 		goto out_loop;
 	}
 	a.api.store.redis = a.redis;
+	if (gw_auth_create(&a.loop, a.redis, &a.api.auth) < 0) {
+		cm_log_error("api-gateway: out of memory");
+		cm_redis_close(a.redis);
+		uv_run(&a.loop, UV_RUN_DEFAULT);
+		goto out_loop;
+	}
 	a.api.store.retention_s = cfg.request_retention;
 	a.api.store.max_per_device = cfg.max_pending_per_device;
 	a.api.store.max_per_client = cfg.max_pending_per_client;
 	a.api.store.packages = cfg.packages;
+	{
+		/* Checked by gw_config_check already, so this cannot fail here. */
+		char why[256];
+		if (gw_fallback_compile(cfg.fallback, cfg.fallback_rules, a.api.store.fallback,
+					sizeof(a.api.store.fallback), why, sizeof(why)) < 0)
+			cm_log_warn("api-gateway: %s", why);
+	}
 	a.api.max_body = (size_t)cfg.max_body;
 	cm_redis_start(a.redis);
 
@@ -94,37 +124,68 @@ int main(int argc, char **argv)
 	hc.handler = gw_api_handle;
 	hc.ready = gw_api_ready;
 	hc.data = &a.api;
+	hc.tls_cert = a.tls.cert;
+	hc.tls_key = a.tls.key;
+	hc.tls_client_ca = a.tls.client_ca;
+	hc.require_client_cert = cfg.require_client_cert;
+	hc.metrics_private = true; /* behind an API key on this port; see metrics-listen */
 	rc = cm_http_start(&a.loop, &hc, &a.http);
 	if (rc < 0) {
 		cm_log_error("api-gateway: cannot listen on %s: %s", cfg.http_listen,
-			     uv_strerror(rc));
+			     a.tls.cert
+				 ? "address in use, or the TLS certificate or key is unusable"
+				 : uv_strerror(rc));
 		cm_redis_close(a.redis);
 		uv_run(&a.loop, UV_RUN_DEFAULT);
 		goto out_loop;
+	}
+	if (cfg.metrics_listen && *cfg.metrics_listen) {
+		struct cm_http_config mc = {.listen = cfg.metrics_listen,
+					    .max_body = 1024,
+					    .handler = gw_api_handle_internal,
+					    .ready = gw_api_ready,
+					    .data = &a.api};
+
+		rc = cm_http_start(&a.loop, &mc, &a.metrics_http);
+		if (rc < 0) {
+			cm_log_error("api-gateway: cannot listen on metrics-listen %s: %s",
+				     cfg.metrics_listen, uv_strerror(rc));
+			cm_http_stop(a.http);
+			cm_redis_close(a.redis);
+			uv_run(&a.loop, UV_RUN_DEFAULT);
+			goto out_loop;
+		}
 	}
 	if (cm_sweeper_start(&a.loop, a.redis, &a.sweeper) < 0 ||
-	    gw_outbox_start(&a.loop, a.redis, &a.outbox) < 0) {
+	    gw_outbox_start(&a.loop, a.redis, &a.outbox) < 0 ||
+	    gw_status_start(&a.loop, a.redis, &a.status) < 0) {
 		cm_log_error("api-gateway: cannot start the sweeper or the outbox worker");
+		gw_outbox_stop(a.outbox);
 		cm_sweeper_stop(a.sweeper);
 		cm_http_stop(a.http);
+		cm_http_stop(a.metrics_http);
 		cm_redis_close(a.redis);
 		uv_run(&a.loop, UV_RUN_DEFAULT);
 		goto out_loop;
 	}
+	a.api.status = a.status;
 	uv_signal_init(&a.loop, &a.sigint);
 	uv_signal_init(&a.loop, &a.sigterm);
 	a.sigint.data = a.sigterm.data = &a;
 	uv_signal_start(&a.sigint, on_signal, SIGINT);
 	uv_signal_start(&a.sigterm, on_signal, SIGTERM);
-	cm_log_info("api-gateway listening http-listen=%s port=%d redis-url=%s", cfg.http_listen,
-		    cm_http_port(a.http), cfg.redis_url);
+	cm_log_info("api-gateway listening http-listen=%s port=%d scheme=%s redis-url=%s",
+		    cfg.http_listen, cm_http_port(a.http), a.tls.cert ? "https" : "http",
+		    cfg.redis_url);
 
 	uv_run(&a.loop, UV_RUN_DEFAULT);
 	status = 0;
 out_loop:
 	if (uv_loop_close(&a.loop) != 0)
 		cm_log_warn("api-gateway: event loop closed with handles still open");
+	gw_auth_free(a.api.auth);
 out_cfg:
+	gw_tls_free(&a.tls);
 	cm_config_free(gw_config_opts, gw_config_nopts, &cfg);
 	return status;
 }

@@ -33,6 +33,7 @@
 
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>
+#include <sofia-sip/nta_tag.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_tag.h>
@@ -40,6 +41,7 @@
 
 #include "ca_agent.h"
 #include "ca_plan.h"
+#include "ca_tls.h"
 #include "cm/hostport.h"
 #include "cm/log.h"
 #include "cm/payload.h"
@@ -210,6 +212,12 @@ static void on_register(struct ca_agent *a, int status, char const *phrase, sip_
 		return;
 	}
 	a->reg_failed = true;
+	/* sofia 1.12.11 drops a connection whose handshake or certificate check failed without
+	 * failing the request on it: the REGISTER only times out. */
+	if (status == 408 && strcmp(ca_settings_uri_transport(a->set->registrar), "tls") == 0)
+		cm_log_warn("register over tls timed out: no TLS connection, or the registrar's "
+			    "certificate does not verify against tls-ca=%s for its host",
+			    a->set->tls_ca);
 	cm_log_warn("register failed status=%d phrase=%s aor=%s registrar=%s retry-in=%lds", status,
 		    phrase ? phrase : "", a->set->aor, a->set->registrar, a->set->register_retry);
 	if (!a->stopping)
@@ -327,6 +335,23 @@ static void handle_records(struct ca_agent *a, const char *body, size_t len, con
 		handle_request(a, &p, call_id);
 }
 
+/* The protection option: every request of body must name only trusted servers and https
+ * (ca_plan_protect), or the whole NOTIFY is refused, so that beckon records the refusal.
+ * Returns 0 or -EACCES / -EINVAL with the reason phrase in *why. */
+static int protect_check(const struct ca_agent *a, const char *body, size_t len, const char **why)
+{
+	struct cm_payload p;
+	size_t pos = 0;
+	int rc;
+
+	while (cm_payload_next(body, len, &pos, &p, why) == 1) {
+		rc = ca_plan_protect(&p, &a->trust, why);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /* Checks an out-of-dialog NOTIFY, answers it, and handles its request(s). Runs inside nua's
  * callback, where NUTAG_WITH_THIS refers to this request. */
 static void on_notify(struct ca_agent *a, nua_handle_t *nh, sip_t const *sip)
@@ -345,6 +370,18 @@ static void on_notify(struct ca_agent *a, nua_handle_t *nh, sip_t const *sip)
 			    SIPTAG_ALLOW_EVENTS_STR(a->packages.allow_events), TAG_END());
 		return;
 	}
+	if (a->set->notify_auth) {
+		char chal[256];
+		if (ca_auth_check_notify(&a->auth, sip, (int64_t)(uv_now(a->loop) / 1000) + 1, chal,
+					 sizeof(chal), &why) < 0) {
+			cm_log_info("notify challenged status=401 call-id=%s reason=%s", call_id,
+				    why);
+			nua_respond(nh, SIP_401_UNAUTHORIZED, NUTAG_WITH_THIS(nua),
+				    SIPTAG_WWW_AUTHENTICATE_STR(chal), TAG_END());
+			return;
+		}
+		cm_log_info("notify authenticated call-id=%s user=%s", call_id, a->auth.user);
+	}
 	if (!sip->sip_content_type ||
 	    !ca_packages_media_ok(&a->packages, pkg, sip->sip_content_type->c_type)) {
 		cm_log_info("notify refused status=415 call-id=%s content-type=%s", call_id,
@@ -362,6 +399,12 @@ static void on_notify(struct ca_agent *a, nua_handle_t *nh, sip_t const *sip)
 		why = n == 0 ? "empty body" : (why ? why : "malformed body");
 		cm_log_info("notify refused status=400 call-id=%s reason=%s", call_id, why);
 		nua_respond(nh, 400, why, NUTAG_WITH_THIS(nua), TAG_END());
+		return;
+	}
+	if (a->set->protect &&
+	    protect_check(a, sip->sip_payload->pl_data, sip->sip_payload->pl_len, &why) < 0) {
+		cm_log_warn("notify refused status=403 call-id=%s reason=%s", call_id, why);
+		nua_respond(nh, 403, why, NUTAG_WITH_THIS(nua), TAG_END());
 		return;
 	}
 	nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
@@ -469,14 +512,26 @@ static void nua_cb(nua_event_t event, int status, char const *phrase, nua_t *nua
 	(void)hmagic;
 	switch (event) {
 	case nua_r_register:
+		if ((status == 401 || status == 407) && ca_auth_answer(&a->auth, nh, status, sip))
+			break;
+		if (status >= 200)
+			ca_auth_done(&a->auth, nh);
 		if (!a->stopping)
 			on_register(a, status, phrase, sip);
 		break;
 	case nua_r_unregister:
+		if ((status == 401 || status == 407) && ca_auth_answer(&a->auth, nh, status, sip))
+			break;
+		if (status >= 200)
+			ca_auth_done(&a->auth, nh);
 		if (status >= 200)
 			cm_log_info("unregistered aor=%s status=%d", a->set->aor, status);
 		break;
 	case nua_r_subscribe:
+		if ((status == 401 || status == 407) && ca_auth_answer(&a->auth, nh, status, sip))
+			break;
+		if (status >= 200)
+			ca_auth_done(&a->auth, nh);
 		if (sub_index(a, nh) >= 0)
 			on_subscribe(a, (size_t)sub_index(a, nh), status, phrase, sip);
 		break;
@@ -534,8 +589,9 @@ static int listen_url(const struct ca_agent *a, char *buf, size_t size, char *er
 
 	if (cm_listen_parse(a->set->sip_listen, &l, 1, err, errlen) < 0)
 		return -EINVAL;
-	if (l.tp == CM_TP_TLS) {
-		snprintf(err, errlen, "sip-listen: tls is not supported by contact-agent");
+	if (l.tp == CM_TP_TLS && strcmp(want, "tls") != 0) {
+		snprintf(err, errlen,
+			 "sip-listen: tls: needs a sips: (or transport=tls) registrar");
 		return -EINVAL;
 	}
 	if (cm_hostport_format(hp, sizeof(hp), l.host, strlen(l.host), l.port) < 0)
@@ -543,7 +599,11 @@ static int listen_url(const struct ca_agent *a, char *buf, size_t size, char *er
 	if (strcmp(want, cm_transport_name(l.tp)) != 0)
 		cm_log_info("sip-listen %s: using %s, the registrar's transport",
 			    a->set->sip_listen, want);
-	n = snprintf(buf, size, "sip:%s;transport=%s", hp, want);
+	/* nta binds tls only for a sips: URL (sip: offers udp, tcp and sctp). */
+	if (strcmp(want, "tls") == 0)
+		n = snprintf(buf, size, "sips:%s", hp);
+	else
+		n = snprintf(buf, size, "sip:%s;transport=%s", hp, want);
 	return n < 0 || (size_t)n >= size ? -ENOSPC : 0;
 }
 
@@ -568,7 +628,9 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 		   size_t errlen)
 {
 	char url[CM_HOST_MAX + 64], user[256], features[300] = "";
-	bool tcp = strcmp(ca_settings_uri_transport(set->registrar), "tcp") == 0;
+	bool tcp = strcmp(ca_settings_uri_transport(set->registrar), "udp") != 0; /* or tls */
+	bool tls = strcmp(ca_settings_uri_transport(set->registrar), "tls") == 0;
+	char tls_dir[CA_TLS_DIR_MAX] = "";
 	unsigned ka_ms = (unsigned)set->keepalive * 1000;
 	int rc;
 
@@ -579,6 +641,7 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 	snprintf(a->expires, sizeof(a->expires), "%ld", set->expires);
 	snprintf(a->sub_expires, sizeof(a->sub_expires), "%ld", set->subscribe_expires);
 	ca_callback_init(&a->callbacks, loop, set->callback_timeout, (unsigned)set->max_callbacks);
+	ca_callback_secure(&a->callbacks, set->protect, set->callback_ca);
 	ca_slot_queue_init(&a->slots, loop, &a->callbacks, (unsigned)set->max_scheduled);
 
 	if (ca_trust_parse(set->trusted_servers, &a->trust, err, errlen) < 0)
@@ -611,6 +674,8 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 		snprintf(err, errlen, "aor: no user part in '%s'", set->aor);
 		return -EINVAL;
 	}
+	if (ca_auth_init(&a->auth, set, user, err, errlen) < 0)
+		return -EINVAL;
 	if (a->device == set->instance_id)
 		snprintf(features, sizeof(features), "+sip.instance=\"<%s>\"", set->instance_id);
 
@@ -636,20 +701,36 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 	}
 	cm_su_uv_redirect_logs();
 
-	a->nua =
-	    nua_create((su_root_t *)a->root, nua_cb, a, NUTAG_URL(url), SIPTAG_FROM_STR(set->aor),
-		       NUTAG_M_USERNAME(user), TAG_IF(features[0], NUTAG_M_FEATURES(features)),
-		       SIPTAG_ALLOW_STR("OPTIONS, NOTIFY"), NUTAG_APPL_METHOD("NOTIFY"),
-		       NUTAG_ALLOW_EVENTS(a->packages.allow_events),
-		       /* OPTIONS keepalive to the registrar over UDP; no NAT rewriting of the
-			* Contact and no registration probe: sip-edge uses the source address
-			* and does not route OPTIONS back to us. */
-		       NUTAG_OUTBOUND(ka_ms && !tcp ? "no-natify no-validate options-keepalive"
-						    : "no-natify no-validate no-options-keepalive"),
-		       NUTAG_KEEPALIVE(ka_ms),
-		       /* CRLF pings on the registration's TCP connection. */
-		       TAG_IF(tcp && ka_ms, TPTAG_KEEPALIVE(ka_ms)),
-		       SIPTAG_USER_AGENT_STR(CA_USER_AGENT), TAG_END());
+	if (tls) {
+		char why[CA_TLS_DIR_MAX + 64];
+
+		rc = ca_tls_dir_create(set->tls_cert, set->tls_key, set->tls_ca, tls_dir,
+				       sizeof(tls_dir), why, sizeof(why));
+		if (rc < 0) {
+			snprintf(err, errlen, "tls: %s", why);
+			return rc;
+		}
+	}
+	a->nua = nua_create(
+	    (su_root_t *)a->root, nua_cb, a, NUTAG_URL(url), SIPTAG_FROM_STR(set->aor),
+	    /* The registrar's certificate must chain to tls-ca and name its host;
+	     * sofia reads the directory now, so it is removed right after. */
+	    TAG_IF(tls, TPTAG_CERTIFICATE(tls_dir)),
+	    TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(ca_tls_policy())),
+	    TAG_IF(tls, TPTAG_TLS_VERIFY_DATE(1)),
+	    NTATAG_SIP_T1X64((unsigned)set->sip_timeout * 1000), NUTAG_M_USERNAME(user),
+	    TAG_IF(features[0], NUTAG_M_FEATURES(features)), SIPTAG_ALLOW_STR("OPTIONS, NOTIFY"),
+	    NUTAG_APPL_METHOD("NOTIFY"), NUTAG_ALLOW_EVENTS(a->packages.allow_events),
+	    /* OPTIONS keepalive to the registrar over UDP; no NAT rewriting of the
+	     * Contact and no registration probe: sip-edge uses the source address
+	     * and does not route OPTIONS back to us. */
+	    NUTAG_OUTBOUND(ka_ms && !tcp ? "no-natify no-validate options-keepalive"
+					 : "no-natify no-validate no-options-keepalive"),
+	    NUTAG_KEEPALIVE(ka_ms),
+	    /* CRLF pings on the registration's TCP connection. */
+	    TAG_IF(tcp && ka_ms, TPTAG_KEEPALIVE(ka_ms)), SIPTAG_USER_AGENT_STR(CA_USER_AGENT),
+	    TAG_END());
+	ca_tls_dir_remove(tls_dir);
 	if (!a->nua) {
 		snprintf(err, errlen, "cannot create the SIP stack on %s", url);
 		return -EADDRNOTAVAIL;
@@ -663,9 +744,10 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 		return -ENOMEM;
 	}
 	cm_log_info("agent started aor=%s device=%s registrar=%s listen=%s trusted=%zu "
-		    "packages=%s subscribe=%d register-accept=%d hello=%s",
+		    "packages=%s subscribe=%d register-accept=%d hello=%s protect=%d",
 		    set->aor, a->device, set->registrar, url, a->trust.n, a->packages.allow_events,
-		    set->subscribe, set->register_accept, a->hello.url ? a->hello.url : "-");
+		    set->subscribe, set->register_accept, a->hello.url ? a->hello.url : "-",
+		    set->protect);
 	return do_register(a);
 }
 

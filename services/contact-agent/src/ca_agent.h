@@ -17,6 +17,7 @@
 
 #include <uv.h>
 
+#include "ca_auth.h"
 #include "ca_callback.h"
 #include "ca_dedup.h"
 #include "ca_hello.h"
@@ -42,6 +43,7 @@ struct ca_agent {
 	uv_loop_t *loop;
 	const struct ca_settings *set; /* borrowed for the agent's life */
 	struct ca_trust trust;
+	struct ca_auth auth; /* digest credentials and NOTIFY challenges */
 	struct ca_callbacks callbacks;
 	const char *device; /* instance-id when set, else the aor */
 	struct cm_su_uv *su;

@@ -23,6 +23,8 @@ struct ca_job {
 	uv_work_t work;
 	struct ca_callbacks *owner;
 	long timeout_ms;
+	bool https_only;
+	const char *ca_file;
 	struct ca_plan *plan;
 	struct ca_http_result attempt[CA_PLAN_TARGETS];
 	size_t n_attempt;
@@ -44,6 +46,14 @@ void ca_callback_init(struct ca_callbacks *c, uv_loop_t *loop, long timeout_s, u
 	c->timeout_ms = timeout_s * 1000;
 	c->inflight = 0;
 	c->max = max;
+	c->https_only = false;
+	c->ca_file = NULL;
+}
+
+void ca_callback_secure(struct ca_callbacks *c, bool https_only, const char *ca_file)
+{
+	c->https_only = https_only;
+	c->ca_file = ca_file && *ca_file ? ca_file : NULL;
 }
 
 /* The response body is not used; count it so a huge answer is cut, not buffered. */
@@ -57,6 +67,12 @@ static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 void ca_callback_post(const char *url, const char *body, long timeout_ms, struct ca_http_result *a)
+{
+	ca_callback_post_tls(url, body, timeout_ms, false, NULL, a);
+}
+
+void ca_callback_post_tls(const char *url, const char *body, long timeout_ms, bool https_only,
+			  const char *ca_file, struct ca_http_result *a)
 {
 	struct curl_slist *hdr = NULL, *h2;
 	size_t seen = 0;
@@ -74,7 +90,8 @@ void ca_callback_post(const char *url, const char *body, long timeout_ms, struct
 	}
 	hdr = h2;
 	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, https_only ? "https" : "http,https");
+	/* Redirects are not followed (curl's default), so a 3xx cannot lead to plain http. */
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for DNS timeouts */
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdr);
@@ -87,6 +104,9 @@ void ca_callback_post(const char *url, const char *body, long timeout_ms, struct
 	 * here so that nobody turns them off by accident. */
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (ca_file && *ca_file)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, ca_file);
+	curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	rc = curl_easy_perform(curl);
 	if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && seen > CA_RESPONSE_MAX)) {
 		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a->status);
@@ -106,7 +126,8 @@ static void work_cb(uv_work_t *w)
 	for (size_t i = 0; i < job->plan->n_target; i++) {
 		struct ca_http_result *a = &job->attempt[i];
 
-		ca_callback_post(job->plan->target[i].url, job->plan->body, job->timeout_ms, a);
+		ca_callback_post_tls(job->plan->target[i].url, job->plan->body, job->timeout_ms,
+				     job->https_only, job->ca_file, a);
 		job->n_attempt = i + 1;
 		if (a->status > 0 && a->status < 500)
 			break;
@@ -155,6 +176,8 @@ int ca_callback_start(struct ca_callbacks *c, struct ca_plan *plan)
 		return -ENOMEM;
 	job->owner = c;
 	job->timeout_ms = c->timeout_ms;
+	job->https_only = c->https_only;
+	job->ca_file = c->ca_file;
 	job->plan = plan;
 	job->work.data = job;
 	rc = uv_queue_work(c->loop, &job->work, work_cb, after_cb);

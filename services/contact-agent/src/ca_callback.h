@@ -13,6 +13,8 @@
 #ifndef CA_CALLBACK_H
 #define CA_CALLBACK_H
 
+#include <stdbool.h>
+
 #include <uv.h>
 
 #include "ca_plan.h"
@@ -22,6 +24,8 @@ struct ca_callbacks {
 	long timeout_ms;   /* per attempt */
 	unsigned inflight; /* jobs queued or running */
 	unsigned max;
+	bool https_only;     /* the protection option: curl refuses http:// */
+	const char *ca_file; /* PEM CAs for https, borrowed; NULL: the system store */
 };
 
 /* Calls curl_global_init: call once from main before any thread exists. Returns 0 or -EIO. */
@@ -29,6 +33,10 @@ int ca_callback_global_init(void);
 void ca_callback_global_cleanup(void);
 
 void ca_callback_init(struct ca_callbacks *c, uv_loop_t *loop, long timeout_s, unsigned max);
+
+/* Restricts the callbacks of c to https (https_only) and verifies servers against ca_file
+ * (borrowed, must outlive c; NULL or "" for the system store). */
+void ca_callback_secure(struct ca_callbacks *c, bool https_only, const char *ca_file);
 
 /*
  * Starts the callbacks of plan in the thread pool. On success takes plan (heap-allocated
@@ -55,5 +63,10 @@ struct ca_http_result {
  */
 void ca_callback_post(const char *url, const char *body, long timeout_ms,
 		      struct ca_http_result *out);
+
+/* ca_callback_post with https_only (curl refuses any other scheme) and ca_file (PEM CAs;
+ * NULL or "" for the system store). */
+void ca_callback_post_tls(const char *url, const char *body, long timeout_ms, bool https_only,
+			  const char *ca_file, struct ca_http_result *out);
 
 #endif

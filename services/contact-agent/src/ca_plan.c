@@ -118,6 +118,32 @@ int ca_plan_build(const struct cm_payload *p, const struct ca_trust *trust, cons
 	return rc;
 }
 
+int ca_plan_protect(const struct cm_payload *p, const struct ca_trust *trust, const char **why)
+{
+	if (p->protocol.p && !cm_str_caseeq(p->protocol, CM_STR_LIT("https"))) {
+		*why = "HTTPS Required";
+		return -EACCES;
+	}
+	for (size_t i = 0; i <= p->n_alt_server && i <= CM_PAYLOAD_ALT_MAX; i++) {
+		struct cm_str s = i == 0 ? p->server : p->alt_server[i - 1];
+		struct cm_hostport hp;
+		int port;
+
+		if (!s.p)
+			continue; /* default-server: configured by the operator, so trusted */
+		if (cm_hostport_parse(s.p, s.len, &hp) < 0) {
+			*why = "Unreadable Server";
+			return -EINVAL;
+		}
+		port = hp.port >= 0 ? hp.port : ca_plan_default_port(p->protocol);
+		if (!ca_trust_match(trust, hp.host.p, hp.host.len, hp.kind, port)) {
+			*why = "Untrusted Server";
+			return -EACCES;
+		}
+	}
+	return 0;
+}
+
 void ca_plan_free(struct ca_plan *plan)
 {
 	if (!plan)

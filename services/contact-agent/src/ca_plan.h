@@ -54,6 +54,14 @@ int ca_plan_url(char *buf, size_t size, struct cm_str protocol, const struct cm_
 int ca_plan_build(const struct cm_payload *p, const struct ca_trust *trust, const char *device,
 		  const char *aor, const char *default_server, struct ca_plan *out);
 
+/*
+ * The protection option's check of one request, made before the NOTIFY is answered: every
+ * server and alt-server must be trusted and the protocol https (absent means https). A request
+ * without server (default-server) passes the trust part. Returns 0, or -EACCES / -EINVAL with
+ * *why set to a static reason phrase for the SIP answer.
+ */
+int ca_plan_protect(const struct cm_payload *p, const struct ca_trust *trust, const char **why);
+
 /* Frees the body. Safe on a zeroed or failed plan. */
 void ca_plan_free(struct ca_plan *plan);
 

@@ -17,12 +17,14 @@
 
 const struct cm_opt ca_settings_opts[] = {
     CM_OPT_STR_(S, registrar, "registrar", NULL, true,
-		"registrar URI, e.g. sip:127.0.0.1:5060 or sip:host:5060;transport=tcp"),
+		"registrar URI, e.g. sip:127.0.0.1:5060, sip:host:5060;transport=tcp or "
+		"sips:host:5061 (TLS)"),
     CM_OPT_STR_(S, aor, "aor", NULL, true, "address of record, e.g. sip:7546658000@example.com"),
     CM_OPT_STR_(S, instance_id, "instance-id", NULL, false,
 		"device instance URN sent as +sip.instance (urn:uuid:... or urn:dev:mac:...)"),
     CM_OPT_CHECKED_(S, sip_listen, "sip-listen", "udp:127.0.0.1:0", false, cm_check_listen_list,
-		    "local SIP address, udp:host:port or tcp:host:port (port 0: any)"),
+		    "local SIP address, udp:, tcp: or tls:HOST:PORT (port 0: any); the "
+		    "registrar's transport wins"),
     CM_OPT_STR_(S, trusted_servers, "trusted-servers", "", false,
 		"comma list of host:port the agent may call back; empty trusts nothing"),
     CM_OPT_STR_(
@@ -49,6 +51,33 @@ const struct cm_opt ca_settings_opts[] = {
 		 "opt in by registration: list application/<package> in the REGISTER's Accept"),
     CM_OPT_INT_(S, max_scheduled, "max-scheduled", "64", 1, 4096,
 		"callbacks waiting for their time-slot before further ones are refused"),
+    CM_OPT_STR_(
+	S, tls_ca, "tls-ca", "/etc/ssl/certs/ca-certificates.crt", false,
+	"PEM CA certificates the TLS registrar's certificate must chain to (always verified)"),
+    CM_OPT_STR_(S, tls_cert, "tls-cert", "", false,
+		"PEM client certificate for a registrar that verifies clients (with tls-key)"),
+    CM_OPT_STR_(S, tls_key, "tls-key", "", false, "PEM private key of tls-cert (unencrypted)"),
+    CM_OPT_BOOL_(S, protect, "protect", "false",
+		 "refuse (403) a NOTIFY naming an untrusted server or a non-https callback; "
+		 "call back over https only"),
+    CM_OPT_INT_(S, sip_timeout, "sip-timeout", "32", 2, 64,
+		"seconds a SIP request waits for its final answer (RFC 3261 timer F); a TLS "
+		"handshake refused by certificate checks only shows as this timeout"),
+    CM_OPT_STR_(S, callback_ca, "callback-ca", "", false,
+		"PEM CA certificates for https callbacks; empty: the system store"),
+    CM_OPT_STR_(S, auth_user, "auth-user", "", false,
+		"digest user name for the registrar and for notify-auth; empty: the AOR's user"),
+    CM_OPT_STR_(S, password, "password", "", false,
+		"digest password, answers the registrar's 401/407 to REGISTER and SUBSCRIBE"),
+    CM_OPT_STR_(S, ha1, "ha1", "", false,
+		"MD5 HA1 (hex of MD5(user:realm:password)) that notify-auth verifies against; "
+		"empty: computed from password"),
+    CM_OPT_STR_(
+	S, realm, "realm", "beckon", false,
+	"realm of the NOTIFY challenges (sip-edge answers with beckon:cred:<realm>:<user>)"),
+    CM_OPT_BOOL_(S, notify_auth, "notify-auth", "false",
+		 "challenge every contact-me NOTIFY with 401 and act only on a retry whose digest "
+		 "verifies (the SIP server proves it holds the device's credentials)"),
     CM_OPT_CHECKED_(S, log_level, "log-level", "info", false, cm_check_log_level,
 		    "error, warn, info or debug"),
 };
@@ -90,21 +119,38 @@ const char *ca_settings_uri_transport(const char *uri)
 				return "udp";
 			if (len == 3 && strncasecmp(v, "tcp", 3) == 0)
 				return "tcp";
+			if (len == 3 && strncasecmp(v, "tls", 3) == 0)
+				return "tls";
 			return NULL;
 		}
 	}
-	return "udp";
+	return strncasecmp(uri, "sips:", 5) == 0 ? "tls" : "udp";
 }
 
 int ca_settings_check(const struct ca_settings *s, char *err, size_t errlen)
 {
-	if (strncasecmp(s->registrar, "sip:", 4) != 0 || strlen(s->registrar) < 5 ||
-	    has_bad_char(s->registrar)) {
-		snprintf(err, errlen, "registrar: expected a sip: URI, got '%s'", s->registrar);
+	size_t scheme = strncasecmp(s->registrar, "sips:", 5) == 0 ? 5 : 4;
+
+	if ((scheme == 4 && strncasecmp(s->registrar, "sip:", 4) != 0) ||
+	    strlen(s->registrar) <= scheme || has_bad_char(s->registrar)) {
+		snprintf(err, errlen, "registrar: expected a sip: or sips: URI, got '%s'",
+			 s->registrar);
 		return -EINVAL;
 	}
-	if (!ca_settings_uri_transport(s->registrar)) {
-		snprintf(err, errlen, "registrar: transport must be udp or tcp");
+	if (!ca_settings_uri_transport(s->registrar) ||
+	    (strncasecmp(s->registrar, "sips:", 5) == 0 &&
+	     strcmp(ca_settings_uri_transport(s->registrar), "tls") != 0)) {
+		snprintf(err, errlen,
+			 "registrar: transport must be udp, tcp or tls (sips: only tls)");
+		return -EINVAL;
+	}
+	if (strcmp(ca_settings_uri_transport(s->registrar), "tls") == 0 &&
+	    (!s->tls_ca || !*s->tls_ca)) {
+		snprintf(err, errlen, "tls-ca: a TLS registrar needs CA certificates to verify it");
+		return -EINVAL;
+	}
+	if ((s->tls_cert && *s->tls_cert) != (s->tls_key && *s->tls_key)) {
+		snprintf(err, errlen, "tls-cert and tls-key go together");
 		return -EINVAL;
 	}
 	if ((strncasecmp(s->aor, "sip:", 4) != 0 && strncasecmp(s->aor, "sips:", 5) != 0) ||

@@ -13,7 +13,7 @@
 #include "cm/config.h"
 
 struct ca_settings {
-	char *registrar;       /* sip: URI, may carry ;transport=tcp */
+	char *registrar;       /* sip: or sips: URI, may carry ;transport=tcp or tls */
 	char *aor;	       /* sip:user@domain, To and From of the REGISTER */
 	char *instance_id;     /* urn:..., the Contact's +sip.instance; NULL when unset */
 	char *sip_listen;      /* udp:host:port or tcp:host:port */
@@ -31,6 +31,17 @@ struct ca_settings {
 	long max_callbacks;	/* callbacks in flight before new ones are refused */
 	long subscribe_expires; /* requested subscription lifetime, s */
 	long max_scheduled;	/* callbacks waiting for their time-slot */
+	char *tls_ca;		/* PEM CAs for the TLS registrar's certificate */
+	char *tls_cert;		/* PEM client certificate; "" when unset */
+	char *tls_key;		/* PEM key of tls_cert */
+	bool protect;		/* 403 for untrusted servers and non-https; https-only callbacks */
+	char *callback_ca;	/* PEM CAs for https callbacks; "": the system store */
+	long sip_timeout;	/* timer F (64*T1), s */
+	char *auth_user;	/* digest user name; "": the AOR's user (ca_auth.h) */
+	char *password;		/* digest password for REGISTER/SUBSCRIBE challenges; "": none */
+	char *ha1;		/* MD5 HA1 verifying NOTIFYs under notify-auth; "": from password */
+	char *realm;		/* realm of our NOTIFY challenges */
+	bool notify_auth;	/* challenge every contact-me NOTIFY (401) and verify the retry */
 };
 
 extern const struct cm_opt ca_settings_opts[];
@@ -44,8 +55,8 @@ extern const size_t ca_settings_n;
  */
 int ca_settings_check(const struct ca_settings *s, char *err, size_t errlen);
 
-/* Returns "tcp" or "udp": the ;transport= parameter of a sip: URI (udp when absent), or NULL
- * for any other value. */
+/* Returns "udp", "tcp" or "tls": the ;transport= parameter of a sip: or sips: URI (udp when
+ * absent, tls for sips:), or NULL for any other value. */
 const char *ca_settings_uri_transport(const char *uri);
 
 #endif

@@ -117,9 +117,36 @@ static void test_plan(void)
 	ca_plan_free(&plan);
 }
 
+/* The protection option: trusted servers and https only, decided before the answer. */
+static void test_protect(void)
+{
+	struct ca_trust t;
+	struct cm_payload p;
+	const char *why = NULL;
+	char err[128];
+
+	CHECK(ca_trust_parse("127.0.0.1:9443,app.example.com:443", &t, err, sizeof(err)) == 2);
+	CHECK(parse("request-id=a\r\nserver=127.0.0.1:9443\r\nprotocol=https\r\n", &p) == 0);
+	CHECK(ca_plan_protect(&p, &t, &why) == 0);
+	CHECK(parse("request-id=a\r\nserver=app.example.com\r\n", &p) == 0); /* https:443 */
+	CHECK(ca_plan_protect(&p, &t, &why) == 0);
+	CHECK(parse("request-id=a\r\n", &p) == 0); /* default-server */
+	CHECK(ca_plan_protect(&p, &t, &why) == 0);
+
+	CHECK(parse("request-id=a\r\nserver=127.0.0.1:9443\r\nprotocol=http\r\n", &p) == 0);
+	CHECK(ca_plan_protect(&p, &t, &why) == -EACCES && strcmp(why, "HTTPS Required") == 0);
+	CHECK(parse("request-id=a\r\nserver=127.0.0.1:9444\r\n", &p) == 0);
+	CHECK(ca_plan_protect(&p, &t, &why) == -EACCES && strcmp(why, "Untrusted Server") == 0);
+	/* One untrusted alternate is enough to refuse the whole request. */
+	CHECK(parse("request-id=a\r\nserver=127.0.0.1:9443\r\nalt-server=10.0.0.1:9443\r\n", &p) ==
+	      0);
+	CHECK(ca_plan_protect(&p, &t, &why) == -EACCES && strcmp(why, "Untrusted Server") == 0);
+}
+
 int main(void)
 {
 	test_url();
 	test_plan();
+	test_protect();
 	return check_done();
 }

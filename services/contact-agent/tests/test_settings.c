@@ -94,7 +94,31 @@ int main(void)
 	CHECK(strcmp(ca_settings_uri_transport("sip:127.0.0.1:5060"), "udp") == 0);
 	CHECK(strcmp(ca_settings_uri_transport("sip:127.0.0.1:5060;transport=tcp"), "tcp") == 0);
 	CHECK(strcmp(ca_settings_uri_transport("sip:h;lr;Transport=TCP"), "tcp") == 0);
-	CHECK(ca_settings_uri_transport("sip:h;transport=tls") == NULL);
+	CHECK(strcmp(ca_settings_uri_transport("sip:h;transport=tls"), "tls") == 0);
+	CHECK(strcmp(ca_settings_uri_transport("sips:h:5061"), "tls") == 0);
+	CHECK(ca_settings_uri_transport("sip:h;transport=sctp") == NULL);
+
+	/* TLS registrar: verified against tls-ca (the system store by default). */
+	CHECK(load("registrar = sips:127.0.0.1:5061\naor = sip:1@example.com\n", &s, err,
+		   sizeof(err)) == 0);
+	CHECK(strcmp(s.tls_ca, "/etc/ssl/certs/ca-certificates.crt") == 0 && !s.protect);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) == 0, "%s", err);
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(load("registrar = sips:h;transport=tcp\naor = sip:1@example.com\n", &s, err,
+		   sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) < 0 && strstr(err, "registrar"));
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(load("registrar = sip:h;transport=tls\naor = sip:1@example.com\ntls-ca =\n", &s, err,
+		   sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) < 0 && strstr(err, "tls-ca"), "%s", err);
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
+	CHECK(load("registrar = sips:h\naor = sip:1@example.com\ntls-cert = c.pem\n", &s, err,
+		   sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) < 0 && strstr(err, "tls-key"));
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
 
 	return check_done();
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * sip-edge settings table and the cross-field checks cm_config cannot express. TLS listen
- * specs are refused here until the TLS transport lands (issue 3), so an operator gets a clear
- * error instead of a silently missing transport.
+ * sip-edge settings table and the cross-field checks cm_config cannot express. A tls: listen
+ * spec needs tls-cert and tls-key (checked here, so the operator gets an error naming the
+ * setting instead of a transport that silently fails every handshake).
  */
 #include "se_config.h"
 
@@ -18,7 +18,14 @@
 const struct cm_opt se_config_opts[] = {
     CM_OPT_CHECKED_(O, sip_listen, "sip-listen", "udp:127.0.0.1:5060,tcp:127.0.0.1:5060", false,
 		    cm_check_listen_list,
-		    "SIP transports to listen on: udp:HOST:PORT,tcp:HOST:PORT (tls: not yet)"),
+		    "SIP transports to listen on: udp:HOST:PORT,tcp:HOST:PORT,tls:HOST:PORT"),
+    CM_OPT_STR_(O, tls_cert, "tls-cert", "", false,
+		"PEM certificate chain of the tls: transports (server first)"),
+    CM_OPT_STR_(O, tls_key, "tls-key", "", false, "PEM private key of tls-cert (unencrypted)"),
+    CM_OPT_STR_(O, tls_ca, "tls-ca", "", false,
+		"PEM CA certificates that client certificates must chain to"),
+    CM_OPT_BOOL_(O, tls_verify_client, "tls-verify-client", "false",
+		 "require a client certificate signed by tls-ca on tls: connections"),
     CM_OPT_CHECKED_(O, http_listen, "http-listen", "127.0.0.1:8081", false, cm_check_ip_port,
 		    "HOST:PORT for /healthz and /readyz"),
     CM_OPT_STR_(O, redis_url, "redis-url", "redis://127.0.0.1:6379", false,
@@ -38,6 +45,25 @@ const struct cm_opt se_config_opts[] = {
 		"registration notices: <package>=<http(s) URL>,... (POSTed by api-gateway)"),
     CM_OPT_STR_(O, gateway_url, "gateway-url", "", false,
 		"http(s) URL of api-gateway that app servers should call (in notices)"),
+    CM_OPT_INT_(
+	O, udp_rcvbuf, "udp-rcvbuf", "4194304", 65536, 268435456,
+	"receive buffer of UDP SIP sockets, bytes (capped by net.core.rmem_max unless root)"),
+    CM_OPT_INT_(O, udp_sndbuf, "udp-sndbuf", "1048576", 65536, 268435456,
+		"send buffer of UDP SIP sockets, bytes (capped by net.core.wmem_max unless root)"),
+    CM_OPT_BOOL_(O, auth, "auth", "false",
+		 "digest authentication (MD5, SHA-256) of REGISTER and SUBSCRIBE against "
+		 "beckon:cred:<realm>:<user> in Redis"),
+    CM_OPT_STR_(O, realm, "realm", "beckon", false,
+		"digest realm of the challenges (the same on every edge of a cluster)"),
+    CM_OPT_BOOL_(O, auth_sha256, "auth-sha256", "false",
+		 "also offer SHA-256 (RFC 7616), before MD5; off: sofia-sip 1.12 clients such as "
+		 "contact-agent fail on a SHA-256 challenge"),
+    CM_OPT_INT_(O, auth_nonce_ttl, "auth-nonce-ttl", "300", 10, 86400,
+		"seconds a digest nonce stays fresh (then stale=true)"),
+    CM_OPT_INT_(O, auth_fail_max, "auth-fail-max", "10", 1, 100000,
+		"failed authentications from one address that block it"),
+    CM_OPT_INT_(O, auth_block_time, "auth-block-time", "60", 1, 86400,
+		"seconds an address stays blocked (403) after auth-fail-max failures"),
     CM_OPT_CHECKED_(O, log_level, "log-level", "info", false, cm_check_log_level,
 		    "error, warn, info or debug"),
 };
@@ -218,15 +244,18 @@ int se_config_check(struct se_config *cfg, char *err, size_t errlen)
 		cm_snprintf(err, errlen, "sip-listen: at least one transport is needed");
 		return -EINVAL;
 	}
-	for (int i = 0; i < n; i++) {
-		if (cfg->listen[i].tp == CM_TP_TLS) {
-			cm_snprintf(
-			    err, errlen,
-			    "sip-listen: tls transport is not supported yet (use udp: or tcp:)");
-			return -EINVAL;
-		}
-	}
 	cfg->n_listen = (size_t)n;
+	cfg->tls = false;
+	for (int i = 0; i < n; i++)
+		cfg->tls = cfg->tls || cfg->listen[i].tp == CM_TP_TLS;
+	if (cfg->tls && (!cfg->tls_cert || !*cfg->tls_cert || !cfg->tls_key || !*cfg->tls_key)) {
+		cm_snprintf(err, errlen, "sip-listen: a tls: transport needs tls-cert and tls-key");
+		return -EINVAL;
+	}
+	if (cfg->tls_verify_client && (!cfg->tls_ca || !*cfg->tls_ca)) {
+		cm_snprintf(err, errlen, "tls-verify-client: needs tls-ca");
+		return -EINVAL;
+	}
 
 	{
 		struct cm_hostport hp;

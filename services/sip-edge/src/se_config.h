@@ -38,9 +38,23 @@ struct se_config {
 	char *packages;	   /* comma list of event packages */
 	char *notice_urls; /* "<package>=<url>,..." */
 	char *gateway_url; /* what app servers should call, named in registration notices */
+	char *tls_cert;	   /* PEM chain of the tls: transports; "" when unset */
+	char *tls_key;	   /* PEM private key of tls_cert */
+	char *tls_ca;	   /* PEM CAs for client certificates; "" when unset */
+	bool tls_verify_client;
+	long udp_rcvbuf; /* SO_RCVBUF of the UDP SIP sockets, bytes */
+	long udp_sndbuf; /* SO_SNDBUF of the UDP SIP sockets, bytes */
+	/* digest authentication of REGISTER and SUBSCRIBE (se_auth.c) */
+	bool auth;
+	char *realm;	      /* digest realm; credentials are beckon:cred:<realm>:<user> */
+	bool auth_sha256;     /* also challenge with SHA-256 (RFC 7616), listed first */
+	long auth_nonce_ttl;  /* seconds a nonce stays fresh */
+	long auth_fail_max;   /* failures from one source address that block it */
+	long auth_block_time; /* seconds a block (and a failure count) lasts */
 	/* derived by se_config_check */
 	struct cm_listen listen[CM_LISTEN_MAX];
 	size_t n_listen;
+	bool tls; /* some listen spec is tls: */
 	int log_level_num;
 	struct se_package pkg[SE_PACKAGES_MAX];
 	size_t n_pkg;

@@ -9,6 +9,7 @@
  * table has dropped its references.
  */
 #include "se_edge.h"
+#include "se_stats.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -25,8 +26,11 @@
 #include "cm/log.h"
 #include "cm/str.h"
 #include "cm/sweeper.h"
+#include "se_auth.h"
 #include "se_notify.h"
 #include "se_registrar.h"
+#include "se_tls.h"
+#include "se_udpbuf.h"
 
 #define SWEEP_MS 10000
 #define DRAIN_MS 3000
@@ -64,7 +68,8 @@ static bool ready(void *data)
 
 static void http_handler(struct cm_http_req *req, void *data)
 {
-	cm_http_respond_problem(req, CM_E_NOT_FOUND, "sip-edge serves only /healthz and /readyz");
+	cm_http_respond_problem(req, CM_E_NOT_FOUND,
+				"sip-edge serves only /healthz, /readyz and /metrics");
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -84,11 +89,15 @@ static void on_redis_state(struct cm_redis *r, bool up, void *data)
 		cm_log_warn("redis disconnected");
 }
 
-/* "sip:host:port;transport=udp", IPv6 bracketed; port 0 lets the kernel pick. */
+/* "sip:host:port;transport=udp", IPv6 bracketed; port 0 lets the kernel pick. TLS needs the
+ * sips: scheme: nta offers only udp, tcp and sctp for sip: URLs (tls gives EPROTONOSUPPORT). */
 static int listen_url(const struct cm_listen *l, char *buf, size_t size)
 {
 	bool v6 = strchr(l->host, ':') != NULL;
 
+	if (l->tp == CM_TP_TLS)
+		return cm_snprintf(buf, size, "sips:%s%s%s:%d", v6 ? "[" : "", l->host,
+				   v6 ? "]" : "", l->port);
 	return cm_snprintf(buf, size, "sip:%s%s%s:%d;transport=%s", v6 ? "[" : "", l->host,
 			   v6 ? "]" : "", l->port, cm_transport_name(l->tp));
 }
@@ -137,6 +146,7 @@ void se_edge_stop(struct se_edge *e)
 	}
 	cm_sweeper_stop(e->sweeper);
 	e->sweeper = NULL;
+	se_stats_stop(e);
 	/* NOTIFY transactions and retries end now; their Redis updates are skipped while
 	 * closing. */
 	se_notify_shutdown(e);
@@ -155,6 +165,7 @@ void se_edge_stop(struct se_edge *e)
 		cm_log_warn("shutdown: %u operations did not finish", e->pending);
 
 	agent_stop(e);
+	se_auth_destroy(e->auth);
 	free(e);
 }
 
@@ -164,6 +175,7 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	char url[CM_HOST_MAX + 64];
 	const struct cm_listen *l0 = &cfg->listen[0];
 	bool v6 = strchr(l0->host, ':') != NULL;
+	char tls_dir[SE_TLS_DIR_MAX] = "";
 	int rc;
 
 	*out = NULL;
@@ -172,6 +184,7 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 		return -ENOMEM;
 	e->loop = loop;
 	e->cfg = cfg;
+	cm_log_field("edge", cfg->edge_id);
 	cm_snprintf(e->from, sizeof(e->from), "<sip:beckon@%s%s%s>", v6 ? "[" : "", l0->host,
 		    v6 ? "]" : "");
 	if (cm_snprintf(e->channel, sizeof(e->channel), "%s%s", CM_KEY_EDGE_CHANNEL, cfg->edge_id) <
@@ -200,6 +213,11 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	rc = se_flows_create(&flow_ops, &e->flows);
 	if (rc < 0)
 		goto fail;
+	if (cfg->auth) {
+		rc = se_auth_create(e, &e->auth);
+		if (rc < 0)
+			goto fail;
+	}
 	rc = cm_su_uv_create(loop, e, &e->root, &e->su);
 	if (rc < 0) {
 		cm_log_error("cannot attach sofia-sip to the loop: %s", strerror(-rc));
@@ -207,28 +225,50 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	}
 	cm_su_uv_redirect_logs();
 
+	if (cfg->tls) {
+		char why[SE_TLS_DIR_MAX + 64];
+
+		rc = se_tls_dir_create(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, tls_dir,
+				       sizeof(tls_dir), why, sizeof(why));
+		if (rc < 0) {
+			cm_log_error("tls: %s", why);
+			goto fail;
+		}
+	}
+	/* The TLS tags only matter to tls: transports; sofia reads the PEM files while it creates
+	 * them, so the directory is removed right after. No tag sets the protocol versions or
+	 * the cipher list in sofia 1.12.11: see docs/security.md. */
 	listen_url(l0, url, sizeof(url));
-	e->agent = nta_agent_create(e->root, (url_string_t *)url, se_registrar_message,
-				    (nta_agent_magic_t *)e, NTATAG_CLIENT_RPORT(1),
-				    NTATAG_SERVER_RPORT(1), TPTAG_PONG2PING(1), TAG_END());
+	e->agent = nta_agent_create(
+	    e->root, (url_string_t *)url, se_registrar_message, (nta_agent_magic_t *)e,
+	    NTATAG_CLIENT_RPORT(1), NTATAG_SERVER_RPORT(1), TPTAG_PONG2PING(1),
+	    TAG_IF(cfg->tls, TPTAG_CERTIFICATE(tls_dir)),
+	    TAG_IF(cfg->tls, TPTAG_TLS_VERIFY_POLICY(se_tls_policy(cfg->tls_verify_client))),
+	    TAG_IF(cfg->tls, TPTAG_TLS_VERIFY_DATE(1)), TAG_END());
 	if (!e->agent) {
-		cm_log_error(
-		    "sip-listen: cannot listen on %s (port in use, or not a local address): %s",
-		    url, strerror(errno));
+		cm_log_error("sip-listen: cannot listen on %s (port in use, not a local address, "
+			     "or unusable tls-cert/tls-key/tls-ca): %s",
+			     url, strerror(errno));
 		rc = errno ? -errno : -EADDRINUSE;
 		goto fail;
 	}
 	for (size_t i = 1; i < cfg->n_listen; i++) {
 		listen_url(&cfg->listen[i], url, sizeof(url));
-		if (nta_agent_add_tport(e->agent, (url_string_t *)url, TPTAG_PONG2PING(1),
-					TAG_END()) < 0) {
-			cm_log_error("sip-listen: cannot listen on %s (port in use, or not a local "
-				     "address): %s",
+		if (nta_agent_add_tport(
+			e->agent, (url_string_t *)url, TPTAG_PONG2PING(1),
+			TAG_IF(cfg->tls, TPTAG_CERTIFICATE(tls_dir)),
+			TAG_IF(cfg->tls,
+			       TPTAG_TLS_VERIFY_POLICY(se_tls_policy(cfg->tls_verify_client))),
+			TAG_IF(cfg->tls, TPTAG_TLS_VERIFY_DATE(1)), TAG_END()) < 0) {
+			cm_log_error("sip-listen: cannot listen on %s (port in use, not a local "
+				     "address, or unusable tls-cert/tls-key/tls-ca): %s",
 				     url, strerror(errno));
 			rc = errno ? -errno : -EADDRINUSE;
 			goto fail;
 		}
 	}
+	se_tls_dir_remove(tls_dir);
+	tls_dir[0] = '\0';
 	/* Outgoing NOTIFYs need a leg; one bound to a URL nobody uses never catches requests
 	 * (a leg without URL would become the default leg and swallow every request). */
 	e->leg = nta_leg_tcreate(e->agent, NULL, NULL, NTATAG_NO_DIALOG(1),
@@ -239,6 +279,7 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 		goto fail;
 	}
 	log_tports(e);
+	se_udpbuf_apply(e->agent, cfg->udp_rcvbuf, cfg->udp_sndbuf);
 
 	rc = cm_redis_create(loop, cfg->redis_url, &e->redis);
 	if (rc < 0) {
@@ -259,6 +300,11 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	rc = cm_sweeper_start(loop, e->redis, &e->sweeper);
 	if (rc < 0) {
 		cm_log_error("cannot start the expiry sweeper: %s", strerror(-rc));
+		goto fail;
+	}
+	rc = se_stats_start(e);
+	if (rc < 0) {
+		cm_log_error("cannot start the edge statistics: %s", strerror(-rc));
 		goto fail;
 	}
 
@@ -287,6 +333,7 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	return 0;
 
 fail:
+	se_tls_dir_remove(tls_dir);
 	se_edge_stop(e);
 	return rc < 0 ? rc : -EINVAL;
 }

@@ -21,8 +21,15 @@
 
 #define SE_PENDING_MAX 20000 /* REGISTERs and NOTIFYs waiting on Redis or the network */
 #define SE_CLAIM_MAX 100     /* pending requests sent to new bindings per REGISTER */
+/* REGISTER load shedding (docs/performance.md): a REGISTER answered after T1 is useless (the UAC
+ * has retransmitted) and each waiting one holds its msg_t (~47 kB over TCP). Past either bound
+ * new REGISTERs get 503 + Retry-After at once instead of queueing. */
+#define SE_REG_PENDING_MAX 1024 /* REGISTERs waiting on Redis */
+#define SE_REG_LATE_MS 100	/* shed when the last answered one waited longer than this... */
+#define SE_REG_SHED_MIN 64	/* ...and at least this many still wait */
 
 struct se_notify;
+struct se_auth;
 
 struct se_edge {
 	uv_loop_t *loop;
@@ -40,9 +47,14 @@ struct se_edge {
 	char from[300];		    /* NOTIFY From URI, sip:beckon@<listen host> */
 	char channel[128];	    /* beckon:edge:<edge-id> */
 	unsigned pending;	    /* Redis calls and NOTIFY transactions outstanding */
+	unsigned reg_pending;	    /* REGISTERs waiting on Redis (also counted in pending) */
+	int64_t reg_wait_ms;	    /* how long the last answered REGISTER waited on Redis */
+	unsigned reg_shed;	    /* REGISTERs refused by load shedding since the last log */
+	int64_t reg_shed_log_ms;    /* when that was last logged */
 	struct se_notify *notifies; /* NOTIFYs in flight, for shutdown */
 	struct se_notify *retries;  /* NOTIFYs waiting for their next attempt */
 	unsigned n_retries;
+	struct se_auth *auth; /* digest authentication; NULL when the auth setting is off */
 	/* register script arguments derived from the settings (LF-separated lists) */
 	char pkg_list[SE_PACKAGES_MAX * (SE_PACKAGE_MAX + 1) + 1];
 	char notices[SE_PACKAGES_MAX * (SE_PACKAGE_MAX + SE_URL_MAX + 2) + 1];

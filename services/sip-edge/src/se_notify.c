@@ -37,8 +37,11 @@
 #include "cm/log.h"
 #include "cm/payload.h"
 #include "cm/str.h"
+#include "se_auth.h"
 #include "se_edge.h"
+#include "se_fallback.h"
 #include "se_lua.h"
+#include "se_stats.h"
 
 #define REASON_MAX 64
 #define DEADLINE_UNKNOWN INT64_MAX /* re-read from the request at the next attempt */
@@ -53,13 +56,19 @@ struct se_notify {
 	bool timer_init;
 	bool in_dialog; /* the last NOTIFY went in a SUBSCRIBE dialog */
 	bool state;	/* a SUBSCRIBE's state NOTIFY listing ref[0..n_refs) */
+	/* a 401/407 was answered once already (se_auth_notify) */
+	bool auth_tried;
 	unsigned tries; /* NOTIFYs sent by this object */
 	int64_t deadline;
+	int64_t created_ms; /* the request's, for the end-to-end histograms (0: unknown) */
+	uint64_t sent_ns;   /* the last NOTIFY's, for its round-trip histogram */
 	int last_code;
 	char last_reason[REASON_MAX];
 	char bid[SE_BINDING_ID_LEN + 1];
 	char call_id[128];
 	char pkg[SE_PACKAGE_MAX + 1];
+	/* The Event of a resync NOTIFY (se_fallback.h), or "". */
+	char fallback[SE_FALLBACK_EVENT_MAX + 1];
 	char reqid[SE_REQUEST_ID_MAX + 1]; /* for logs; the ref until the request is read */
 	size_t n_refs;
 	char ref[][SE_REF_MAX + 1];
@@ -119,8 +128,8 @@ struct cm_redis_script se_status_script = {
  * KEYS[1] beckon:req:<ref>, KEYS[2] beckon:binding:<bid>. ARGV: now, this edge, default
  * package, binding id. Returns {'ok', request_id, payload, deadline, package, uri, aor,
  * transport, source, flow, expires [, dialog call_id, target, route, local, remote, event,
- * expires, cseq]} or {'no-request'}, {'final', status}, {'done', target}, {'gone'},
- * {'moved', edge}, {'unsubscribed'}.
+ * expires, cseq | fallback Event]} or {'no-request'}, {'final', status}, {'done', target},
+ * {'gone'}, {'moved', edge}, {'unsubscribed'}.
  */
 static struct cm_redis_script fetch_script = {
     .source = SE_LUA_HELPERS
@@ -143,7 +152,15 @@ static struct cm_redis_script fetch_script = {
     "if b[1] ~= ARGV[2] then return {'moved', b[1]} end\n"
     "local mode = se_pkg(bk, p, now)\n"
     "if not mode and p == ARGV[3] and b[8] == '1' then mode = 'accept' end\n"
-    "if not mode then return {'unsubscribed'} end\n"
+    /* Not opted in: a resync NOTIFY if the request's fallback policy chose one (se_fallback.h). */
+    "if not mode then\n"
+    "  local fb = redis.call('HGET', KEYS[1], 'fallback:' .. ARGV[4])\n"
+    "  if not fb then return {'unsubscribed'} end\n"
+    "  redis.call('HSET', KEYS[1], 'optin:' .. ARGV[4], 'none')\n"
+    "  return {'ok', rq[4] or '', '', rq[5] or '', p, b[2], b[3], b[4], b[5], b[6] or '',\n"
+    "    b[7], fb}\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'optin:' .. ARGV[4], mode)\n"
     "local r = {'ok', rq[4] or '', rq[3] or '', rq[5] or '', p, b[2], b[3], b[4], b[5],\n"
     "  b[6] or '', b[7]}\n"
     "if mode == 'subscribe' then\n"
@@ -441,25 +458,87 @@ static void drop_dialog(struct se_notify *n)
 		    n->call_id);
 }
 
+static int notify_answered(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip);
+
+/* se_auth_notify's answer: send the NOTIFY again with credentials, or record the challenge
+ * as the final answer. Drops the lookup's reference. */
+static void notify_reauth(void *arg, msg_t *msg, tport_t *tp, const char *route, const char *why)
+{
+	struct se_notify *n = arg;
+
+	if (n->e->closing || !msg) {
+		if (!n->e->closing)
+			for (size_t i = 0; i < n->n_refs; i++)
+				status_update(n, i, "failed", n->last_code, n->last_reason, false,
+					      NULL);
+		if (tp)
+			tport_unref(tp);
+		notify_unref(n);
+		return;
+	}
+	track(n);
+	n->orq = nta_outgoing_mcreate(n->e->agent, notify_answered, (nta_outgoing_magic_t *)n,
+				      (const url_string_t *)route, msg,
+				      TAG_IF(tp, NTATAG_TPORT(tp)), TAG_END());
+	if (tp)
+		tport_unref(tp);
+	if (!n->orq) {
+		msg_destroy(msg);
+		untrack(n);
+		n->refs--;
+		for (size_t i = 0; i < n->n_refs; i++)
+			status_update(n, i, "failed", 503, why ? why : "send-failed", false, NULL);
+		notify_unref(n);
+		return;
+	}
+	n->sent_ns = uv_hrtime();
+	notify_unref(n);
+}
+
 static int notify_answered(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip_t const *sip)
 {
 	struct se_notify *n = (struct se_notify *)magic;
 	int status = sip && sip->sip_status ? sip->sip_status->st_status : nta_outgoing_status(orq);
 	char phrase[REASON_MAX];
+	bool bogus = status < 100 || status > 699;
 
+	/* sofia's status parser takes any number ("SIP/2.0 020 OK" is 20): a status outside
+	 * 100..699 is a broken answer, final, recorded as 500. */
+	if (bogus)
+		status = 500;
 	if (status < 200)
 		return 0;
 	/* Copied: the response (and its phrase) goes away with the transaction below. */
 	cm_snprintf(phrase, sizeof(phrase), "%s",
-		    sip && sip->sip_status && sip->sip_status->st_phrase
+		    bogus ? "Invalid Status"
+		    : sip && sip->sip_status && sip->sip_status->st_phrase
 			? sip->sip_status->st_phrase
 			: (sip_status_phrase(status) ? sip_status_phrase(status) : ""));
 	for (char *p = phrase; *p; p++) {
 		if ((unsigned char)*p < 0x20 || *p == ':')
 			*p = ' '; /* target:<bid> is "failed:<code>:<reason>" */
 	}
-	cm_log_info("notify answered request-id=%s ref=%s binding=%s call-id=%s status=%d",
-		    n->reqid, n->ref[0], n->bid, n->call_id, status);
+	cm_log_kv(CM_LOG_INFO,
+		  CM_KV("request_id", n->reqid, "ref", n->ref[0], "binding", n->bid, "call_id",
+			n->call_id),
+		  "notify answered request-id=%s ref=%s binding=%s call-id=%s status=%d", n->reqid,
+		  n->ref[0], n->bid, n->call_id, status);
+	se_stats_notify_answered(status, (double)(uv_hrtime() - n->sent_ns) / 1e9, n->created_ms);
+	/* Out of dialog only: a dialog's CSeq lives in Redis and the next NOTIFY there would
+	 * reuse the one the answer takes. */
+	if ((status == 401 || status == 407) && !n->auth_tried && !n->in_dialog && !n->state &&
+	    se_auth_notify(n->e, orq, sip, notify_reauth, n) == 0) {
+		/* Answered once with the device's credentials; the lookup holds a reference. */
+		n->auth_tried = true;
+		n->last_code = status;
+		cm_snprintf(n->last_reason, sizeof(n->last_reason), "%s", phrase);
+		n->refs++;
+		nta_outgoing_destroy(orq);
+		n->orq = NULL;
+		untrack(n);
+		notify_unref(n);
+		return 0;
+	}
 	nta_outgoing_destroy(orq);
 	n->orq = NULL;
 	untrack(n);
@@ -470,7 +549,7 @@ static int notify_answered(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip
 			status_update(n, i, "delivered", status, phrase, false, NULL);
 	} else if (n->state) {
 		state_failed(n, status, phrase);
-	} else if (retryable(status)) {
+	} else if (n->fallback[0] ? se_fallback_retryable(status) : retryable(status)) {
 		schedule_retry(n, status, phrase);
 	} else {
 		for (size_t i = 0; i < n->n_refs; i++)
@@ -502,6 +581,36 @@ static void new_call_id(struct se_notify *n)
 }
 
 /*
+ * Our Contact for a NOTIFY (RFC 6665 4.2.2 requires one; twinkle answers 400 "Contact header
+ * missing" without it): the listening address of the connection's primary transport for a
+ * flow, else the agent's own Contact. Leaves out empty when neither names a usable address.
+ */
+static void notify_contact(const struct se_edge *e, tport_t *tp, char *out, size_t size)
+{
+	const tp_name_t *tn = tp && tport_parent(tp) ? tport_name(tport_parent(tp)) : NULL;
+	const sip_contact_t *m = nta_agent_contact(e->agent);
+	const char *host = NULL, *port = NULL, *proto = NULL;
+
+	out[0] = '\0';
+	if (tn && tn->tpn_host && tn->tpn_port && strcmp(tn->tpn_host, "0.0.0.0") != 0 &&
+	    strcmp(tn->tpn_host, "::") != 0) {
+		host = tn->tpn_host;
+		port = tn->tpn_port;
+		proto = tn->tpn_proto;
+	} else if (m && m->m_url->url_host) {
+		host = m->m_url->url_host;
+		port = m->m_url->url_port;
+	}
+	if (!host)
+		return;
+	bool bare6 = strchr(host, ':') && host[0] != '[';
+	bool tls = proto && strcmp(proto, "tls") == 0;
+	cm_snprintf(out, size, "<%s:beckon@%s%s%s%s%s%s%s>", tls ? "sips" : "sip", bare6 ? "[" : "",
+		    host, bare6 ? "]" : "", port ? ":" : "", port ? port : "",
+		    proto && !tls ? ";transport=" : "", proto && !tls ? proto : "");
+}
+
+/*
  * Creates the client transaction of n for d. Returns 0, -ENOTCONN when the binding's
  * connection is gone, -EINVAL for an unusable source, -EIO when nta refused.
  */
@@ -509,7 +618,7 @@ static int send_notify(struct se_notify *n, const struct se_notify_dest *d,
 		       const char *content_type, const char *body)
 {
 	struct se_edge *e = n->e;
-	char route[128], cseq[24];
+	char route[128], cseq[24], contact[CM_HOST_MAX + 64];
 	tport_t *tp = NULL;
 	bool udp = strcmp(d->transport, "udp") == 0;
 
@@ -523,13 +632,15 @@ static int send_notify(struct se_notify *n, const struct se_notify_dest *d,
 			return -ENOTCONN;
 	}
 	cm_snprintf(cseq, sizeof(cseq), "%lu NOTIFY", (unsigned long)d->cseq);
+	notify_contact(e, tp, contact, sizeof(contact));
 	track(n);
 	n->orq = nta_outgoing_tcreate(
 	    e->leg, notify_answered, (nta_outgoing_magic_t *)n, udp ? (url_string_t *)route : NULL,
 	    SIP_METHOD_NOTIFY, (url_string_t *)d->uri, TAG_IF(tp, NTATAG_TPORT(tp)),
 	    SIPTAG_FROM_STR(d->from), SIPTAG_TO_STR(d->to), SIPTAG_CALL_ID_STR(d->call_id),
 	    SIPTAG_CSEQ_STR(cseq), TAG_IF(d->route && *d->route, SIPTAG_ROUTE_STR(d->route)),
-	    SIPTAG_EVENT_STR(d->event), SIPTAG_SUBSCRIPTION_STATE_STR(d->state),
+	    TAG_IF(contact[0], SIPTAG_CONTACT_STR(contact)), SIPTAG_EVENT_STR(d->event),
+	    SIPTAG_SUBSCRIPTION_STATE_STR(d->state),
 	    TAG_IF(content_type, SIPTAG_CONTENT_TYPE_STR(content_type)),
 	    TAG_IF(content_type, SIPTAG_PAYLOAD_STR(body ? body : "")), TAG_END());
 	if (!n->orq) {
@@ -538,6 +649,8 @@ static int send_notify(struct se_notify *n, const struct se_notify_dest *d,
 		return -EIO;
 	}
 	n->tries++;
+	n->sent_ns = uv_hrtime();
+	se_stats_notify_sent(n->created_ms);
 	return 0;
 }
 
@@ -578,6 +691,14 @@ static void send_single(struct se_notify *n, const redisReply *r)
 	cm_snprintf(n->pkg, sizeof(n->pkg), "%s", pkg);
 	cm_snprintf(ctype, sizeof(ctype), "application/%s", pkg);
 	n->in_dialog = r->elements >= 19;
+	n->fallback[0] = '\0';
+	if (r->elements == 12) {
+		if (!se_fallback_event_valid(rstr(r, 11))) {
+			notify_fail(n, 500, "bad-fallback");
+			return;
+		}
+		cm_snprintf(n->fallback, sizeof(n->fallback), "%s", rstr(r, 11));
+	}
 	if (n->in_dialog) {
 		/* In the SUBSCRIBE dialog: its Call-ID, tags, CSeq, target, route set. */
 		const char *sexp = rstr(r, 17);
@@ -598,7 +719,7 @@ static void send_single(struct se_notify *n, const redisReply *r)
 		if (n->tries == 0 || !n->call_id[0])
 			new_call_id(n);
 		cm_snprintf(to, sizeof(to), "<%s>", aor);
-		cm_snprintf(event, sizeof(event), "%s", pkg);
+		cm_snprintf(event, sizeof(event), "%s", n->fallback[0] ? n->fallback : pkg);
 		d.uri = uri;
 		d.from = e->from;
 		d.to = to;
@@ -612,7 +733,8 @@ static void send_single(struct se_notify *n, const redisReply *r)
 	d.state = ss;
 	d.call_id = n->call_id;
 
-	rc = send_notify(n, &d, ctype, payload);
+	/* A resync NOTIFY has no body (and so no Content-Type). */
+	rc = send_notify(n, &d, n->fallback[0] ? NULL : ctype, payload);
 	if (rc == -ENOTCONN) {
 		schedule_retry(n, 430, "flow-closed");
 		return;
@@ -621,10 +743,13 @@ static void send_single(struct se_notify *n, const redisReply *r)
 		schedule_retry(n, 503, "send-failed");
 		return;
 	}
-	cm_log_info("notify sent request-id=%s ref=%s binding=%s call-id=%s transport=%s source=%s "
-		    "dialog=%d attempt=%u",
-		    n->reqid, n->ref[0], n->bid, n->call_id, d.transport, d.source,
-		    n->in_dialog ? 1 : 0, n->tries);
+	cm_log_kv(CM_LOG_INFO,
+		  CM_KV("request_id", n->reqid, "ref", n->ref[0], "binding", n->bid, "call_id",
+			n->call_id),
+		  "notify sent request-id=%s ref=%s binding=%s call-id=%s transport=%s source=%s "
+		  "dialog=%d attempt=%u%s%s",
+		  n->reqid, n->ref[0], n->bid, n->call_id, d.transport, d.source,
+		  n->in_dialog ? 1 : 0, n->tries, n->fallback[0] ? " fallback=" : "", n->fallback);
 	status_update(n, 0, "sent", 0, "", false, NULL);
 }
 
@@ -667,6 +792,16 @@ out:
 }
 
 /* Reads request and binding, then sends (fetch_done). Takes a reference while Redis works. */
+static void created_done(struct cm_redis *redis, redisReply *reply, void *data)
+{
+	struct se_notify *n = data;
+
+	n->e->pending--;
+	if (reply && reply->type == REDIS_REPLY_STRING)
+		n->created_ms = strtoll(reply->str, NULL, 10);
+	notify_unref(n);
+}
+
 static void fetch(struct se_notify *n)
 {
 	struct se_edge *e = n->e;
@@ -686,6 +821,13 @@ static void fetch(struct se_notify *n)
 	argv[4] = SE_DEFAULT_PACKAGE, argv[5] = n->bid;
 	for (int i = 0; i < 6; i++)
 		argvlen[i] = strlen(argv[i]);
+	/* The request's creation time, for the end-to-end histograms: pipelined just before
+	 * the fetch on the same connection, so it is known when the NOTIFY goes out. */
+	if (!n->created_ms &&
+	    cm_redis_command(e->redis, created_done, n, "HGET %s created", keys[0]) == 0) {
+		n->refs++;
+		e->pending++;
+	}
 	rc = cm_redis_eval(e->redis, &fetch_script, fetch_done, n, 2, 6, argv, argvlen);
 	if (rc < 0) {
 		cm_log_warn("notify dropped ref=%s binding=%s: %s", n->ref[0], n->bid,

@@ -136,6 +136,50 @@ int se_instance_value(const char *v, char *out, size_t size)
 	return 0;
 }
 
+static bool is_token_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       strchr("-.!%*_+`'~", c) != NULL;
+}
+
+int se_feature_events(const char *v, char *out, size_t size)
+{
+	size_t len = strlen(v), i = 0, used = 0;
+	int count = 0;
+
+	if (size == 0)
+		return 0;
+	out[0] = '\0';
+	if (len >= 2 && v[0] == '"' && v[len - 1] == '"')
+		v++, len -= 2;
+	while (i < len) {
+		size_t b, e;
+		bool ok = true;
+
+		while (i < len && (is_lws(v[i]) || v[i] == ','))
+			i++;
+		b = i;
+		while (i < len && v[i] != ',')
+			i++;
+		e = i;
+		while (e > b && is_lws(v[e - 1]))
+			e--;
+		/* "!pkg" says the contact does NOT support pkg (RFC 3840 9). */
+		if (e == b || v[b] == '!' || e - b > 64)
+			continue;
+		for (size_t k = b; k < e; k++)
+			ok = ok && is_token_char(v[k]);
+		if (!ok || used + (e - b) + 2 > size)
+			continue;
+		for (size_t k = b; k < e; k++)
+			out[used++] = (char)(v[k] >= 'A' && v[k] <= 'Z' ? v[k] + 32 : v[k]);
+		out[used++] = '\n';
+		out[used] = '\0';
+		count++;
+	}
+	return count;
+}
+
 /* Fills the inst and mac index keys of an instance id, as the gateway would look them up. */
 static void instance_keys(struct se_contact *c)
 {
@@ -279,6 +323,11 @@ int se_register_parse(su_home_t *home, const sip_t *sip, const struct se_reg_lim
 		if (inst && se_instance_value(inst, c->instance, sizeof(c->instance)) < 0)
 			FAIL(400, "Bad +sip.instance");
 		instance_keys(c);
+		{
+			const char *ev = msg_params_find(m->m_params, "+sip.events=");
+			if (ev)
+				se_feature_events(ev, c->ftags, sizeof(c->ftags));
+		}
 
 		if (m->m_expires) {
 			e = parse_delta(m->m_expires);
@@ -348,6 +397,7 @@ void se_register_args(const struct se_reg_req *req, const struct se_reg_origin *
 		arg(a, c->instance);
 		arg(a, a->exp[i]);
 		arg(a, a->idx[i]);
+		arg(a, c->ftags);
 	}
 	arg(a, o->accepted ? o->accepted : "");
 	arg(a, o->packages ? o->packages : CM_PAYLOAD_EVENT);
@@ -365,7 +415,7 @@ struct cm_redis_script se_register_script = {
     "local edge, flow, source = ARGV[7], ARGV[10], ARGV[8]\n"
     "local aorkey, numkey = ARGV[13], ARGV[14]\n"
     "local maxb, n = tonumber(ARGV[15]), tonumber(ARGV[16])\n"
-    "local X = 17 + 6 * n\n"
+    "local X = 17 + 7 * n\n"
     "local accepted, pkgs, dpkg = ARGV[X], se_list(ARGV[X + 1]), ARGV[X + 2]\n"
     "local gw, limit = ARGV[X + 4], tonumber(ARGV[X + 5])\n"
     "local acc, urls = {}, {}\n"
@@ -403,9 +453,74 @@ struct cm_redis_script se_register_script = {
     "  for _, bid in ipairs(ids) do remove(bid) end\n"
     "  return {'ok', {}, gone, claims, infos}\n"
     "end\n"
+    /* The 200 lists every live contact of the AOR. */
+    /* A binding's score in the AOR set is its expiry (written together with `expires`), so
+     * only the contact is read, and not even that for the binding just refreshed. */
+    "local function listing(mine, mycontact)\n"
+    "  local out = {}\n"
+    "  local z = redis.call('ZRANGEBYSCORE', aorkey, ARGV[2], '+inf', 'WITHSCORES')\n"
+    "  for i = 1, #z, 2 do\n"
+    "    local c = mycontact\n"
+    "    if z[i] ~= mine then c = redis.call('HGET', P .. z[i], 'contact') end\n"
+    "    if c then\n"
+    "      local left = math.floor((tonumber(z[i + 1]) - now + 999) / 1000)\n"
+    "      if left > 0 then out[#out+1] = c; out[#out+1] = tostring(left) end\n"
+    "    end\n"
+    "  end\n"
+    "  return out\n"
+    "end\n"
+    /* Fast path: most REGISTERs are refreshes of one binding that change nothing but the
+     * expiry (same contact, source, flow, edge, Accept, instance, Call-ID, in-order CSeq, no
+     * package state to change, no claims owed). They only move the expiry: one HMGET instead
+     * of the ~20 commands below (docs/performance.md). Anything else takes the full path. */
+    "if n == 1 and ARGV[21] ~= '0' then\n"
+    "  local bid, ex = ARGV[17], ARGV[21]\n"
+    "  local bk = P .. bid\n"
+    "  local idx = {aorkey}\n"
+    "  if numkey ~= '' then idx[#idx+1] = numkey end\n"
+    "  for _, k in ipairs(se_list(ARGV[22])) do idx[#idx+1] = k end\n"
+    "  local want = {ARGV[3], ARGV[18], ARGV[19], ARGV[20], ARGV[9], source, edge, flow,\n"
+    "    accepted, table.concat(idx, '\\n'), callid}\n"
+    "  local f = {'aor', 'contact', 'uri', 'instance', 'transport', 'source', 'edge', 'flow',\n"
+    "    'accepted', 'indexes', 'call_id', 'cseq', 'pending_more', 'pkg:' .. dpkg}\n"
+    "  for _, p in ipairs(pkgs) do f[#f+1] = 'pkg:' .. p; f[#f+1] = 'sub:' .. p .. ':expires' end\n"
+    "  local o = redis.call('HMGET', bk, unpack(f))\n"
+    "  local same = not o[13] and tonumber(o[12]) and tonumber(o[12]) <= cseq\n"
+    "  for i = 1, #want do\n"
+    "    if not same then break end\n"
+    "    if o[i] ~= want[i] then same = false end\n"
+    "  end\n"
+    "  local have, ftag = {}, {}\n"
+    "  for _, p in ipairs(se_list(ARGV[23])) do ftag[p] = true end\n"
+    "  for i, p in ipairs(pkgs) do\n"
+    "    if not same then break end\n"
+    "    local cur, sx = o[13 + 2 * i], tonumber(o[14 + 2 * i])\n"
+    "    local w = false\n"
+    "    if cur == 'subscribe' then\n"
+    "      if sx and sx > now then w = cur end\n"
+    "    elseif acc[p] then w = 'accept'\n"
+    "    elseif ftag[string.lower(p)] then w = 'feature-tag' end\n"
+    "    if w ~= cur then same = false elseif w then have[#have+1] = p end\n"
+    "  end\n"
+    /* XX CH: 1 only if the binding was in the AOR set (its score moves with each refresh). */
+    "  if same and redis.call('ZADD', aorkey, 'XX', 'CH', ex, bid) == 1 then\n"
+    "    local sub = o[14] and '1' or '0'\n"
+    "    redis.call('HSET', bk, 'expires', ex, 'cseq', ARGV[5], 'user_agent', ARGV[6],\n"
+    "      'updated', ARGV[2])\n"
+    "    redis.call('PEXPIREAT', bk, ex)\n"
+    /* GT leaves a key without a TTL alone: then set it, as extend() would. */
+    "    for i, k in ipairs(idx) do\n"
+    "      if i > 1 then redis.call('ZADD', k, ex, bid) end\n"
+    "      if redis.call('PEXPIREAT', k, ex, 'GT') == 0 and redis.call('PTTL', k) == -1 then\n"
+    "        redis.call('PEXPIREAT', k, ex)\n"
+    "      end\n"
+    "    end\n"
+    "    return {'ok', listing(bid, ARGV[18]), {}, {}, {bid, sub, table.concat(have, ',')}}\n"
+    "  end\n"
+    "end\n"
     "local live, adds = redis.call('ZCOUNT', aorkey, ARGV[2], '+inf'), 0\n"
     "for i = 0, n - 1 do\n"
-    "  local b = 17 + 6 * i\n"
+    "  local b = 17 + 7 * i\n"
     "  if not in_order(ARGV[b]) then return {'err', 'cseq'} end\n"
     "  if ARGV[b + 4] ~= '0' and not redis.call('ZSCORE', aorkey, ARGV[b]) then\n"
     "    adds = adds + 1\n"
@@ -413,7 +528,7 @@ struct cm_redis_script se_register_script = {
     "end\n"
     "if adds > 0 and live + adds > maxb then return {'err', 'too-many'} end\n"
     "for i = 0, n - 1 do\n"
-    "  local b = 17 + 6 * i\n"
+    "  local b = 17 + 7 * i\n"
     "  local bid, exp = ARGV[b], tonumber(ARGV[b + 4])\n"
     "  local bk = P .. bid\n"
     "  if exp == 0 then\n"
@@ -446,11 +561,13 @@ struct cm_redis_script se_register_script = {
     "      extend(k, exp)\n"
     "    end\n"
     /* Implicit subscription by Accept; an explicit SUBSCRIBE dialog outranks it. */
-    "    local newly, have = false, {}\n"
+    "    local newly, have, ftag = false, {}, {}\n"
+    "    for _, p in ipairs(se_list(ARGV[b + 6])) do ftag[p] = true end\n"
     "    for _, p in ipairs(pkgs) do\n"
     "      local cur = se_pkg(bk, p, now)\n"
     "      local want = false\n"
-    "      if cur == 'subscribe' then want = cur elseif acc[p] then want = 'accept' end\n"
+    "      if cur == 'subscribe' then want = cur elseif acc[p] then want = 'accept'\n"
+    "      elseif ftag[string.lower(p)] then want = 'feature-tag' end\n"
     "      if want and want ~= cur then redis.call('HSET', bk, 'pkg:' .. p, want)\n"
     "      elseif not want and cur then redis.call('HDEL', bk, 'pkg:' .. p) end\n"
     "      if want then\n"
@@ -471,13 +588,5 @@ struct cm_redis_script se_register_script = {
     "    infos[#infos+1] = bid; infos[#infos+1] = sub; infos[#infos+1] = table.concat(have, ',')\n"
     "  end\n"
     "end\n"
-    "local out = {}\n"
-    "for _, bid in ipairs(redis.call('ZRANGEBYSCORE', aorkey, ARGV[2], '+inf')) do\n"
-    "  local o = redis.call('HMGET', P .. bid, 'contact', 'expires')\n"
-    "  if o[1] and o[2] then\n"
-    "    local left = math.floor((tonumber(o[2]) - now + 999) / 1000)\n"
-    "    if left > 0 then out[#out+1] = o[1]; out[#out+1] = tostring(left) end\n"
-    "  end\n"
-    "end\n"
-    "return {'ok', out, gone, claims, infos}\n",
+    "return {'ok', listing(), gone, claims, infos}\n",
 };

@@ -24,6 +24,7 @@
 #define SE_BINDING_ID_LEN 32
 #define SE_INSTANCE_MAX 256
 #define SE_CONTACT_MAX 1024 /* one Contact value, as stored */
+#define SE_FTAGS_MAX 256    /* the packages of one Contact's +sip.events, LF-separated */
 
 struct se_contact {
 	char binding_id[SE_BINDING_ID_LEN + 1];
@@ -33,6 +34,8 @@ struct se_contact {
 	long expires;			    /* seconds granted; 0 removes the binding */
 	char idx_inst[SE_KEY_MAX];	    /* "" when absent */
 	char idx_mac[SE_KEY_MAX];	    /* "" when absent */
+	/* Packages of an RFC 3840 `+sip.events` feature tag, lower-cased, LF-separated. */
+	char ftags[SE_FTAGS_MAX];
 };
 
 struct se_reg_req {
@@ -66,6 +69,14 @@ bool se_accept_lists(const char *s, size_t len, const char *media);
 bool se_sip_accepts_contact_me(const sip_t *sip);
 /* True if any Accept header of sip lists media. */
 bool se_sip_accepts(const sip_t *sip, const char *media);
+
+/*
+ * Reads the value of an RFC 3840 `+sip.events` Contact feature parameter (v: as in the
+ * Contact, quoted or not; a comma list of event packages) into out: each package name
+ * lower-cased and followed by LF. Negated (`!pkg`) and malformed names are skipped; names
+ * that do not fit are dropped. Returns the number of names written.
+ */
+int se_feature_events(const char *v, char *out, size_t size);
 
 /* Strips the quotes and angle brackets of a +sip.instance value into out (size bytes).
  * Returns 0 or -EINVAL for an empty, oversized or malformed value. */
@@ -104,7 +115,7 @@ struct se_reg_origin {
 };
 
 #define SE_REG_ARGS_FIXED 16
-#define SE_REG_ARGS_PER_CONTACT 6
+#define SE_REG_ARGS_PER_CONTACT 7
 #define SE_REG_ARGS_TRAIL 6 /* after the contacts: package settings */
 #define SE_REG_ARGS_MAX                                                                            \
 	(SE_REG_ARGS_FIXED + SE_REG_ARGS_PER_CONTACT * SE_REG_CONTACTS_MAX + SE_REG_ARGS_TRAIL)

@@ -10,6 +10,7 @@
  * delivered right now), and over TCP the answer must use the same connection.
  */
 #include "se_registrar.h"
+#include "se_stats.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include "cm/hostport.h"
 #include "cm/log.h"
 #include "cm/str.h"
+#include "se_auth.h"
 #include "se_edge.h"
 #include "se_notify.h"
 #include "se_register.h"
@@ -73,6 +75,7 @@ static void reg_reply(struct se_reg *r, int status, const char *phrase, tag_type
 {
 	ta_list ta;
 
+	se_stats_register(status, r->transport[0] ? r->transport : "udp");
 	ta_start(ta, tag, value);
 	nta_msg_treply(r->e->agent, r->msg, status, phrase, TAG_IF(r->tp, NTATAG_TPORT(r->tp)),
 		       SIPTAG_ALLOW_EVENTS_STR(r->e->cfg->allow_events), ta_tags(ta));
@@ -93,6 +96,23 @@ static void reg_unavailable(struct se_reg *r, const char *why)
 	cm_log_warn("register failed status=503 reason=%s call-id=%s source=%s", why, call_id_of(r),
 		    r->source);
 	reg_reply(r, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"), TAG_END());
+}
+
+/* Overload: 503 without a log line per REGISTER (that would add to the overload); one summary
+ * line a second at most. */
+static void reg_shed(struct se_reg *r)
+{
+	struct se_edge *e = r->e;
+	int64_t now = se_now_ms();
+
+	e->reg_shed++;
+	if (now - e->reg_shed_log_ms >= 1000) {
+		cm_log_warn("register overload: 503 to %u REGISTERs (waiting=%u last-wait-ms=%lld)",
+			    e->reg_shed, e->reg_pending, (long long)e->reg_wait_ms);
+		e->reg_shed = 0;
+		e->reg_shed_log_ms = now;
+	}
+	reg_reply(r, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("2"), TAG_END());
 }
 
 int se_registrar_source(msg_t *msg, char *buf, size_t size)
@@ -176,6 +196,8 @@ static void reg_done(struct cm_redis *redis, redisReply *reply, void *data)
 	const char *contacts;
 
 	e->pending--;
+	e->reg_pending--;
+	e->reg_wait_ms = se_now_ms() - r->now_ms;
 	if (e->closing) {
 		reg_free(r);
 		return;
@@ -218,6 +240,7 @@ static void reg_done(struct cm_redis *redis, redisReply *reply, void *data)
 	for (size_t i = 0; gone && i + 2 < gone->elements; i += 3) {
 		const char *bid = gone->element[i]->str, *edge = gone->element[i + 1]->str;
 		const char *flow = gone->element[i + 2]->str;
+		se_stats_binding(bid, 0);
 		if (strcmp(edge, e->cfg->edge_id) == 0 && *flow)
 			se_flows_unbind(e->flows, strtoull(flow, NULL, 10), bid);
 	}
@@ -226,6 +249,8 @@ static void reg_done(struct cm_redis *redis, redisReply *reply, void *data)
 		const char *sub, *pkgs;
 		size_t queued = 0;
 
+		se_stats_binding(c->binding_id,
+				 c->expires ? r->now_ms + (int64_t)c->expires * 1000 : 0);
 		if (c->expires == 0) {
 			cm_log_info("unregistered aor=%s binding=%s source=%s transport=%s",
 				    r->req.aor, c->binding_id, r->source, r->transport);
@@ -241,10 +266,13 @@ static void reg_done(struct cm_redis *redis, redisReply *reply, void *data)
 		binding_info(infos, c->binding_id, &sub, &pkgs);
 		for (size_t k = 0; claims && k + 1 < claims->elements; k += 2)
 			queued += strcmp(claims->element[k]->str, c->binding_id) == 0;
-		cm_log_info("registered aor=%s binding=%s subscribed=%s source=%s transport=%s "
-			    "packages=%s queued=%zu",
-			    r->req.aor, c->binding_id, sub, r->source, r->transport,
-			    *pkgs ? pkgs : "-", queued);
+		cm_log_kv(CM_LOG_INFO,
+			  CM_KV("device", r->req.aor, "binding", c->binding_id, "call_id",
+				r->req.call_id),
+			  "registered aor=%s binding=%s subscribed=%s source=%s transport=%s "
+			  "packages=%s queued=%zu",
+			  r->req.aor, c->binding_id, sub, r->source, r->transport,
+			  *pkgs ? pkgs : "-", queued);
 	}
 	if (r->req.wildcard)
 		cm_log_info("unregistered aor=%s binding=* source=%s transport=%s", r->req.aor,
@@ -282,7 +310,7 @@ static void handle_register(struct se_edge *e, msg_t *msg, sip_t *sip)
 	r->e = e;
 	r->msg = msg;
 	r->now_ms = se_now_ms();
-	r->tp = nta_incoming_transport(e->agent, NULL, msg);
+	r->tp = se_auth_transport(e, msg);
 	if (se_registrar_source(msg, r->source, sizeof(r->source)) < 0)
 		cm_snprintf(r->source, sizeof(r->source), "-");
 	cm_snprintf(r->transport, sizeof(r->transport), "%s",
@@ -304,6 +332,11 @@ static void handle_register(struct se_edge *e, msg_t *msg, sip_t *sip)
 	}
 	if (e->pending >= SE_PENDING_MAX) {
 		reg_unavailable(r, "too-many-pending");
+		return;
+	}
+	if (e->reg_pending >= SE_REG_PENDING_MAX ||
+	    (e->reg_pending >= SE_REG_SHED_MIN && e->reg_wait_ms > SE_REG_LATE_MS)) {
+		reg_shed(r);
 		return;
 	}
 	if (!r->tp) {
@@ -352,6 +385,7 @@ static void handle_register(struct se_edge *e, msg_t *msg, sip_t *sip)
 		return;
 	}
 	e->pending++;
+	e->reg_pending++;
 }
 
 int se_registrar_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg, sip_t *sip)
@@ -367,10 +401,16 @@ int se_registrar_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *ms
 		return 0;
 	switch (sip->sip_request->rq_method) {
 	case sip_method_register:
-		handle_register(e, msg, sip);
+		if (e->auth)
+			se_auth_request(e, msg, sip, handle_register);
+		else
+			handle_register(e, msg, sip);
 		break;
 	case sip_method_subscribe:
-		se_subscription_handle(e, msg, sip);
+		if (e->auth)
+			se_auth_request(e, msg, sip, se_subscription_handle);
+		else
+			se_subscription_handle(e, msg, sip);
 		break;
 	case sip_method_ack:
 		msg_destroy(msg);

@@ -214,6 +214,10 @@ int se_sanity_check(const sip_t *sip, struct se_sanity_verdict *v)
 		return verdict(v, 416, "Unsupported URI Scheme");
 	if (sip->sip_require && rq->rq_method != sip_method_cancel) {
 		unsupported_of(sip->sip_require, v);
+		/* 420 must list what is unsupported: an empty Require (or one tag too long to
+		 * list) is a malformed request instead. */
+		if (!v->unsupported[0])
+			return verdict(v, 400, "Bad Require");
 		return verdict(v, 420, "Bad Extension");
 	}
 	return 0;

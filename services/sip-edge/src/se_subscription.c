@@ -10,6 +10,7 @@
  * overtake it, but an endpoint sees fewer surprises this way).
  */
 #include "se_subscription.h"
+#include "se_stats.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 
 #include "cm/log.h"
 #include "cm/str.h"
+#include "se_auth.h"
 #include "se_edge.h"
 #include "se_notify.h"
 #include "se_registrar.h"
@@ -56,6 +58,7 @@ static void sub_reply(struct se_sub *s, int status, const char *phrase, tag_type
 {
 	ta_list ta;
 
+	se_stats_subscribe(status);
 	ta_start(ta, tag, value);
 	nta_msg_treply(s->e->agent, s->msg, status, phrase, TAG_IF(s->tp, NTATAG_TPORT(s->tp)),
 		       SIPTAG_ALLOW_EVENTS_STR(s->e->cfg->allow_events), ta_tags(ta));
@@ -227,7 +230,7 @@ void se_subscription_handle(struct se_edge *e, msg_t *msg, sip_t *sip)
 	}
 	s->e = e;
 	s->msg = msg;
-	s->tp = nta_incoming_transport(e->agent, NULL, msg);
+	s->tp = se_auth_transport(e, msg);
 	if (se_registrar_source(msg, s->source, sizeof(s->source)) < 0)
 		cm_snprintf(s->source, sizeof(s->source), "-");
 

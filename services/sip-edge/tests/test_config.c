@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Unit tests of sip-edge's settings: defaults, edge id syntax, tls refused, clamping. */
+/* Unit tests of sip-edge's settings: defaults, edge id syntax, tls needs cert and key,
+ * clamping. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +50,19 @@ int main(void)
 
 	CHECK(load("edge-id = e\nsip-listen = tls:127.0.0.1:5061\n", &cfg, err, sizeof(err)) < 0);
 	CHECK(strstr(err, "tls") != NULL, "%s", err);
+	cm_config_free(se_config_opts, se_config_n_opts, &cfg);
+
+	CHECK(load("edge-id = e\nsip-listen = tls:127.0.0.1:5061\ntls-cert = c.pem\ntls-key = "
+		   "k.pem\n",
+		   &cfg, err, sizeof(err)) == 0,
+	      "%s", err);
+	CHECK(cfg.tls && cfg.listen[0].tp == CM_TP_TLS && !cfg.tls_verify_client);
+	cm_config_free(se_config_opts, se_config_n_opts, &cfg);
+
+	CHECK(load("edge-id = e\nsip-listen = tls:127.0.0.1:5061\ntls-cert = c.pem\ntls-key = "
+		   "k.pem\ntls-verify-client = true\n",
+		   &cfg, err, sizeof(err)) < 0);
+	CHECK(strstr(err, "tls-ca") != NULL, "%s", err);
 	cm_config_free(se_config_opts, se_config_n_opts, &cfg);
 
 	CHECK(load("edge-id = e\nmax-expires = 300\n", &cfg, err, sizeof(err)) == 0, "%s", err);
