@@ -123,7 +123,9 @@ def test_bad_fallback_setting(env):
                                   "--fallback-rules", "ua:x"], check_clean=False)
     beckon.wait_for(lambda: not p.alive(), "api-gateway to refuse a bad fallback-rules")
     check(p.p.returncode != 0, "api-gateway accepted fallback-rules 'ua:x'")
-    check(p.find("fallback-rules"), f"no message naming the setting:\n{p.tail()}")
+    # The process has exited, but its last stderr line may still be on its way to our reader.
+    beckon.wait_for(lambda: p.find("fallback-rules"),
+                    f"a message naming the setting fallback-rules:\n{p.tail()}")
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ static void check_full_output(void)
 	static const char body[] =
 	    "{ \"package\": \"application-server-contact-me\", \"alt_servers\": [{\"port\": 8443, "
 	    "\"host\": \"192.0.2.10\"}, {\"host\": \"2001:db8::10\", \"port\": 443}], "
-	    "\"time_slot\": \"2026-11-26T10:00:00Z/2026-11-26T10:30:00Z\", \"component\": "
+	    "\"time_slot\": \"2026-11-26T10:00:00Z/2099-11-26T10:30:00Z\", \"component\": "
 	    "\"voicemail\", \"path\": \"/contact/42\", \"protocol\": \"https\", \"server\": "
 	    "{\"host\": \"app.example.com\", \"port\": 443}, \"request_id\": \"app-42\", "
 	    "\"device\": \"7546658000\" }";
@@ -183,13 +183,13 @@ static void check_full_output(void)
 				      "component=voicemail\r\n"
 				      "alt-server=192.0.2.10:8443\r\n"
 				      "alt-server=[2001:db8::10]:443\r\n"
-				      "time-slot=2026-11-26T10:00:00Z/2026-11-26T10:30:00Z\r\n";
+				      "time-slot=2026-11-26T10:00:00Z/2099-11-26T10:30:00Z\r\n";
 	static const char norm[] =
 	    "{\"device\":\"7546658000\",\"request_id\":\"app-42\",\"server\":{\"host\":"
 	    "\"app.example.com\",\"port\":443},\"protocol\":\"https\",\"path\":\"/contact/42\","
 	    "\"component\":\"voicemail\",\"alt_servers\":[{\"host\":\"192.0.2.10\",\"port\":8443},"
 	    "{\"host\":\"2001:db8::10\",\"port\":443}],\"time_slot\":\"2026-11-26T10:00:00Z/"
-	    "2026-11-26T10:30:00Z\",\"package\":\"application-server-contact-me\",\"ttl_s\":300}";
+	    "2099-11-26T10:30:00Z\",\"package\":\"application-server-contact-me\",\"ttl_s\":300}";
 	struct gw_request r;
 	char detail[GW_DETAIL_MAX];
 	int rc = gw_request_parse(body, sizeof(body) - 1, &r, detail, sizeof(detail));
@@ -204,7 +204,7 @@ static void check_full_output(void)
 	CHECK(strcmp(r.device_id, "7546658000") == 0 && r.device.kind == CM_DEV_NUM, "device");
 	CHECK(r.n_alt_servers == 2, "alt servers");
 	CHECK(r.ttl_s == GW_TTL_DEFAULT && strcmp(r.client, GW_CLIENT_DEFAULT) == 0, "defaults");
-	CHECK(r.slot_end_ms == 1795689000000LL, "slot end %lld", (long long)r.slot_end_ms);
+	CHECK(r.slot_end_ms == 4099372200000LL, "slot end %lld", (long long)r.slot_end_ms);
 	gw_request_free(&r);
 	gw_request_free(&r); /* twice is harmless */
 }
