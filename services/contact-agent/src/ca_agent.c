@@ -41,7 +41,7 @@
 
 #include "ca_agent.h"
 #include "ca_plan.h"
-#include "ca_tls.h"
+#include "cm/tlsdir.h"
 #include "cm/hostport.h"
 #include "cm/log.h"
 #include "cm/payload.h"
@@ -630,7 +630,7 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 	char url[CM_HOST_MAX + 64], user[256], features[300] = "";
 	bool tcp = strcmp(ca_settings_uri_transport(set->registrar), "udp") != 0; /* or tls */
 	bool tls = strcmp(ca_settings_uri_transport(set->registrar), "tls") == 0;
-	char tls_dir[CA_TLS_DIR_MAX] = "";
+	char tls_dir[CM_TLSDIR_MAX] = "";
 	unsigned ka_ms = (unsigned)set->keepalive * 1000;
 	int rc;
 
@@ -702,10 +702,10 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 	cm_su_uv_redirect_logs();
 
 	if (tls) {
-		char why[CA_TLS_DIR_MAX + 64];
+		char why[CM_TLSDIR_MAX + 64];
 
-		rc = ca_tls_dir_create(set->tls_cert, set->tls_key, set->tls_ca, tls_dir,
-				       sizeof(tls_dir), why, sizeof(why));
+		rc = cm_tlsdir_create(set->tls_cert, set->tls_key, set->tls_ca, tls_dir,
+				      sizeof(tls_dir), why, sizeof(why));
 		if (rc < 0) {
 			snprintf(err, errlen, "tls: %s", why);
 			return rc;
@@ -716,7 +716,10 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 	    /* The registrar's certificate must chain to tls-ca and name its host;
 	     * sofia reads the directory now, so it is removed right after. */
 	    TAG_IF(tls, TPTAG_CERTIFICATE(tls_dir)),
-	    TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(ca_tls_policy())),
+	    /* The registrar's certificate must chain to cafile.pem and name the host we connect to
+	     * (CN or DNS subjectAltName: sofia 1.12.11 compares IP subjectAltNames as raw bytes,
+	     * so an IP literal must also be the CN). */
+	    TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(TPTLS_VERIFY_SUBJECTS_OUT)),
 	    TAG_IF(tls, TPTAG_TLS_VERIFY_DATE(1)),
 	    NTATAG_SIP_T1X64((unsigned)set->sip_timeout * 1000), NUTAG_M_USERNAME(user),
 	    TAG_IF(features[0], NUTAG_M_FEATURES(features)), SIPTAG_ALLOW_STR("OPTIONS, NOTIFY"),
@@ -730,7 +733,7 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 	    /* CRLF pings on the registration's TCP connection. */
 	    TAG_IF(tcp && ka_ms, TPTAG_KEEPALIVE(ka_ms)), SIPTAG_USER_AGENT_STR(CA_USER_AGENT),
 	    TAG_END());
-	ca_tls_dir_remove(tls_dir);
+	cm_tlsdir_remove(tls_dir);
 	if (!a->nua) {
 		snprintf(err, errlen, "cannot create the SIP stack on %s", url);
 		return -EADDRNOTAVAIL;

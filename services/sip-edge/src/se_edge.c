@@ -22,6 +22,7 @@
 #include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url_tag.h>
 
+#include "cm/tlsdir.h"
 #include "cm/err.h"
 #include "cm/log.h"
 #include "cm/str.h"
@@ -29,7 +30,6 @@
 #include "se_auth.h"
 #include "se_notify.h"
 #include "se_registrar.h"
-#include "se_tls.h"
 #include "se_udpbuf.h"
 
 #define SWEEP_MS 10000
@@ -59,6 +59,13 @@ static bool tp_is_closed(void *tp)
 }
 
 static const struct se_flow_ops flow_ops = {tp_ref, tp_unref, tp_is_closed};
+
+/* TPTAG_TLS_VERIFY_POLICY: outgoing connections always verified, incoming ones (client
+ * certificates) when tls-verify-client is on. */
+static unsigned tls_policy(bool verify_client)
+{
+	return TPTLS_VERIFY_OUTGOING | (verify_client ? TPTLS_VERIFY_INCOMING : 0);
+}
 
 static bool ready(void *data)
 {
@@ -175,7 +182,7 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	char url[CM_HOST_MAX + 64];
 	const struct cm_listen *l0 = &cfg->listen[0];
 	bool v6 = strchr(l0->host, ':') != NULL;
-	char tls_dir[SE_TLS_DIR_MAX] = "";
+	char tls_dir[CM_TLSDIR_MAX] = "";
 	int rc;
 
 	*out = NULL;
@@ -226,10 +233,11 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	cm_su_uv_redirect_logs();
 
 	if (cfg->tls) {
-		char why[SE_TLS_DIR_MAX + 64];
+		char why[CM_TLSDIR_MAX + 64];
 
-		rc = se_tls_dir_create(cfg->tls_cert, cfg->tls_key, cfg->tls_ca, tls_dir,
-				       sizeof(tls_dir), why, sizeof(why));
+		rc = cm_tlsdir_create(cfg->tls_cert, cfg->tls_key,
+				      cfg->tls_ca && *cfg->tls_ca ? cfg->tls_ca : cfg->tls_cert,
+				      tls_dir, sizeof(tls_dir), why, sizeof(why));
 		if (rc < 0) {
 			cm_log_error("tls: %s", why);
 			goto fail;
@@ -243,7 +251,7 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	    e->root, (url_string_t *)url, se_registrar_message, (nta_agent_magic_t *)e,
 	    NTATAG_CLIENT_RPORT(1), NTATAG_SERVER_RPORT(1), TPTAG_PONG2PING(1),
 	    TAG_IF(cfg->tls, TPTAG_CERTIFICATE(tls_dir)),
-	    TAG_IF(cfg->tls, TPTAG_TLS_VERIFY_POLICY(se_tls_policy(cfg->tls_verify_client))),
+	    TAG_IF(cfg->tls, TPTAG_TLS_VERIFY_POLICY(tls_policy(cfg->tls_verify_client))),
 	    TAG_IF(cfg->tls, TPTAG_TLS_VERIFY_DATE(1)), TAG_END());
 	if (!e->agent) {
 		cm_log_error("sip-listen: cannot listen on %s (port in use, not a local address, "
@@ -258,7 +266,7 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 			e->agent, (url_string_t *)url, TPTAG_PONG2PING(1),
 			TAG_IF(cfg->tls, TPTAG_CERTIFICATE(tls_dir)),
 			TAG_IF(cfg->tls,
-			       TPTAG_TLS_VERIFY_POLICY(se_tls_policy(cfg->tls_verify_client))),
+			       TPTAG_TLS_VERIFY_POLICY(tls_policy(cfg->tls_verify_client))),
 			TAG_IF(cfg->tls, TPTAG_TLS_VERIFY_DATE(1)), TAG_END()) < 0) {
 			cm_log_error("sip-listen: cannot listen on %s (port in use, not a local "
 				     "address, or unusable tls-cert/tls-key/tls-ca): %s",
@@ -267,7 +275,7 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 			goto fail;
 		}
 	}
-	se_tls_dir_remove(tls_dir);
+	cm_tlsdir_remove(tls_dir);
 	tls_dir[0] = '\0';
 	/* Outgoing NOTIFYs need a leg; one bound to a URL nobody uses never catches requests
 	 * (a leg without URL would become the default leg and swallow every request). */
@@ -333,7 +341,7 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	return 0;
 
 fail:
-	se_tls_dir_remove(tls_dir);
+	cm_tlsdir_remove(tls_dir);
 	se_edge_stop(e);
 	return rc < 0 ? rc : -EINVAL;
 }

@@ -1,22 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Assembly of sofia-sip's TLS certificate directory from the operator's cert, key and CA
- * files. The copies hold a private key, so the directory is created 0700, the files 0600, and
- * everything is unlinked as soon as the transports have loaded it (sofia reads the files only
- * while the TLS transport is created).
+ * sofia-sip's TLS certificate directory, assembled from an operator's separate PEM files
+ * (cm/tlsdir.h). The copies may hold a private key, so the directory is created 0700, the
+ * files 0600, and the caller removes everything as soon as the TLS transports have read it.
  */
-#include "se_tls.h"
-
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <sofia-sip/tport_tag.h>
-
 #include "cm/str.h"
+#include "cm/tlsdir.h"
 
 /* Appends the file at path to fd. Returns 0 or a negative errno. */
 static int append_file(int fd, const char *path)
@@ -37,7 +34,7 @@ static int append_file(int fd, const char *path)
 			break;
 		}
 		total += (size_t)n;
-		if (total > SE_TLS_FILE_MAX) {
+		if (total > CM_TLSDIR_FILE_MAX) {
 			rc = -EFBIG;
 			break;
 		}
@@ -66,7 +63,7 @@ out:
 static int write_pem(const char *dir, const char *name, const char *const *files, char *err,
 		     size_t errlen)
 {
-	char path[SE_TLS_DIR_MAX + 16];
+	char path[CM_TLSDIR_MAX + 16];
 	int fd, rc = 0;
 
 	if (cm_snprintf(path, sizeof(path), "%s/%s", dir, name) < 0)
@@ -90,10 +87,10 @@ static int write_pem(const char *dir, const char *name, const char *const *files
 	return rc;
 }
 
-void se_tls_dir_remove(const char *dir)
+void cm_tlsdir_remove(const char *dir)
 {
 	static const char *const names[] = {"agent.pem", "cafile.pem"};
-	char path[SE_TLS_DIR_MAX + 16];
+	char path[CM_TLSDIR_MAX + 16];
 
 	if (!dir || !*dir)
 		return;
@@ -104,12 +101,13 @@ void se_tls_dir_remove(const char *dir)
 	rmdir(dir);
 }
 
-int se_tls_dir_create(const char *cert, const char *key, const char *ca, char *dir, size_t dirsize,
-		      char *err, size_t errlen)
+int cm_tlsdir_create(const char *cert, const char *key, const char *ca, char *dir, size_t dirsize,
+		     char *err, size_t errlen)
 {
 	const char *tmp = getenv("TMPDIR");
 	const char *agent[] = {key, cert, NULL};
-	const char *cafile[] = {ca && *ca ? ca : cert, NULL};
+	const char *cafile[] = {ca && *ca ? ca : NULL, NULL};
+	bool client = cert && *cert && key && *key;
 	int rc;
 
 	if (!tmp || !*tmp)
@@ -125,17 +123,12 @@ int se_tls_dir_create(const char *cert, const char *key, const char *ca, char *d
 		dir[0] = '\0';
 		return rc;
 	}
-	rc = write_pem(dir, "agent.pem", agent, err, errlen);
+	rc = client ? write_pem(dir, "agent.pem", agent, err, errlen) : 0;
 	if (rc == 0)
 		rc = write_pem(dir, "cafile.pem", cafile, err, errlen);
 	if (rc < 0) {
-		se_tls_dir_remove(dir);
+		cm_tlsdir_remove(dir);
 		dir[0] = '\0';
 	}
 	return rc;
-}
-
-unsigned se_tls_policy(bool verify_client)
-{
-	return TPTLS_VERIFY_OUTGOING | (verify_client ? TPTLS_VERIFY_INCOMING : 0);
 }
