@@ -15,6 +15,10 @@ a backlog for the next one. Scenarios (issue 6):
   4 footprint  Redis bytes per binding at 100k bindings, sip-edge RSS per idle UDP binding and
                per idle TCP flow at 10k flows (Kamailio alongside)
   5 fanout     one callback to a number with 3 devices
+  register-auth  REGISTER with digest authentication (sip-edge `auth` on, HA1s seeded in
+               Redis) against without, in the same run: highest rate and CPU per REGISTER for
+               plain, challenged (every REGISTER a 401 + authenticated pair) and nonce reuse
+               (refreshes with the last nonce and the next nonce-count, as phones do)
 
 Writes results.json (every figure), table.md, chart.png (gnuplot) and logs/ into
 bench/results/<timestamp>/ and prints the table. Absolute numbers mean nothing across
@@ -48,6 +52,9 @@ PROCS = []  # every process we started, killed at exit whatever happens
 USER_BASE = 7000000000
 CB_USER_BASE = 8000000000
 DOMAIN = "bench.example"
+AUTH_PASSWORD = "bench-secret"  # one password for every AOR; user = the AOR's user
+AUTH_REALM = "beckon"  # sip-edge's default realm
+REDIS_CONF = os.path.join(ROOT, "deploy", "redis", "redis.conf")
 
 
 def log(msg):
@@ -267,7 +274,10 @@ class Redis:
     def __init__(self, run, name="redis"):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="redis-", dir=run.tmp)
-        self.proc = Proc(name, ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+        # The shipped production config (deploy/redis/redis.conf: its compact-encoding bounds
+        # decide the bytes per binding), minus persistence: options after the file override it.
+        self.proc = Proc(name, ["redis-server", REDIS_CONF, "--port", str(self.port),
+                                "--bind", "127.0.0.1",
                                 "--save", "", "--appendonly", "no", "--dir", self.dir,
                                 "--daemonize", "no", "--loglevel", "warning"],
                          run.logdir, cpu=SERVER_CPU)
@@ -277,20 +287,43 @@ class Redis:
         self.proc.stop()
 
 
-class Beckon:
-    """Redis + sip-edge (+ api-gateway), every one pinned to the server CPU."""
+def seed_credentials(port, users, password=AUTH_PASSWORD, realm=AUTH_REALM):
+    """beckon:cred:<realm>:<user> with the MD5 HA1 (proto/redis.md "SIP credentials") for
+    every user, pipelined 1,000 at a time."""
+    c = RedisCli(port)
+    users = list(users)
+    for i in range(0, len(users), 1000):
+        chunk = users[i:i + 1000]
+        out = []
+        for u in chunk:
+            ha1 = hashlib.md5(f"{u}:{realm}:{password}".encode()).hexdigest()
+            args = [b"HSET", f"beckon:cred:{realm}:{u}".encode(), b"ha1_md5", ha1.encode()]
+            out.append(b"*%d\r\n" % len(args) +
+                       b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+        c.s.sendall(b"".join(out))
+        for _ in chunk:
+            c._read()
+    c.close()
 
-    def __init__(self, run, gateway=False, tag="beckon"):
+
+class Beckon:
+    """Redis + sip-edge (+ api-gateway), every one pinned to the server CPU. auth_users: turn
+    on sip-edge's digest authentication, with credentials for USER_BASE + range(auth_users)."""
+
+    def __init__(self, run, gateway=False, tag="beckon", auth_users=0):
         self.run = run
         self.redis = Redis(run, f"{tag}-redis")
         self.sip_port = free_port()
         self.http_port = free_port()
+        if auth_users:
+            seed_credentials(self.redis.port, range(USER_BASE, USER_BASE + auth_users))
         self.edge = Proc(f"{tag}-sip-edge", [
             run.binary("services/sip-edge/sip-edge"),
             "--sip-listen", f"udp:127.0.0.1:{self.sip_port},tcp:127.0.0.1:{self.sip_port}",
             "--http-listen", f"127.0.0.1:{self.http_port}",
             "--redis-url", f"redis://127.0.0.1:{self.redis.port}",
-            "--edge-id", "bench", "--log-level", run.args.log_level], run.logdir, cpu=SERVER_CPU)
+            "--edge-id", "bench", "--log-level", run.args.log_level]
+            + (["--auth", "true"] if auth_users else []), run.logdir, cpu=SERVER_CPU)
         self._ready(self.edge, self.http_port)
         self.gw = None
         if gateway:
@@ -528,17 +561,22 @@ def machine():
 
 # ---- scenario 1: REGISTER rate
 
-def register_step(run, target, transport, rate):
+def register_step(run, target, transport, rate, aors=None):
     a = run.args
-    srv = start_registrar(run, target)
+    aors = aors or a.aors
+    srv = start_registrar(run, target, aors)
     try:
         argv = [run.binary("bench/beckon-regload"), "--target", f"127.0.0.1:{srv.sip_port}",
                 "--transport", transport, "--rate", str(rate), "--duration", str(a.step_s),
-                "--aors", str(a.aors), "--user-base", str(USER_BASE), "--domain", DOMAIN,
+                "--aors", str(aors), "--user-base", str(USER_BASE), "--domain", DOMAIN,
                 "--drain-ms", "1500"]
         # Many source addresses (127.1.x.y), as from many endpoints: sip-edge limits each
         # address to a few hundred requests per second.
         argv += ["--conns", str(a.tcp_conns if transport == "tcp" else a.udp_sockets)]
+        if target.startswith("beckon-auth"):
+            argv += ["--auth-password", AUTH_PASSWORD]
+            if target == "beckon-auth-reuse":
+                argv += ["--auth-reuse"]
         res, cpu, mem = measure(srv.pids(), lambda: run_tool(run, f"regload-{target}", argv))
     finally:
         srv.stop()
@@ -556,9 +594,11 @@ def register_step(run, target, transport, rate):
     return res
 
 
-def start_registrar(run, target):
+def start_registrar(run, target, aors=None):
     if target == "beckon":
         return Beckon(run)
+    if target.startswith("beckon-auth"):
+        return Beckon(run, tag=target, auth_users=aors or run.args.aors)
     if target == "kamailio-mem":
         return Kamailio(run, "registrar-mem.cfg")
     if target == "kamailio-redis":
@@ -566,26 +606,26 @@ def start_registrar(run, target):
     raise ValueError(target)
 
 
-def register_step_checked(run, target, transport, rate):
+def register_step_checked(run, target, transport, rate, aors=None):
     """A failed step during which other processes took a noticeable share of the machine
     (this may be a shared CI box) is measured once more; both are kept."""
-    s = register_step(run, target, transport, rate)
+    s = register_step(run, target, transport, rate, aors)
     if not s["pass"] and s["foreign_cpu_s"] > 0.25 * s["wall_s"]:
         log(f"  {target} {transport} {rate}/s: other processes were busy; measuring again")
-        again = register_step(run, target, transport, rate)
+        again = register_step(run, target, transport, rate, aors)
         again["noisy_first_attempt"] = {k: s[k] for k in ("bad_pct", "foreign_cpu_s",
                                                            "latency")}
         return again
     return s
 
 
-def register_search(run, target, transport):
+def register_search(run, target, transport, aors=None):
     """Doubles the rate until a step fails, then bisects between the last pass and the first
     failure. Returns every step and the best passing one."""
     a = run.args
     steps, rate, good, bad = [], a.start_rate, None, None
     while rate <= a.max_rate:
-        s = register_step_checked(run, target, transport, rate)
+        s = register_step_checked(run, target, transport, rate, aors)
         steps.append(s)
         if s["pass"]:
             good = rate
@@ -601,7 +641,7 @@ def register_search(run, target, transport):
         if good is None or bad is None or bad - good <= max(good // 16, 500):
             break
         mid = (good + bad) // 2 // 500 * 500
-        s = register_step_checked(run, target, transport, mid)
+        s = register_step_checked(run, target, transport, mid, aors)
         steps.append(s)
         if s["pass"]:
             good = mid
@@ -625,6 +665,66 @@ def scenario_register(run):
                 log(f"  {t} {transport}: {e}")
                 out[f"{t}/{transport}"] = {"error": str(e)}
     run.results["scenarios"]["register"] = out
+
+
+# ---- scenario register-auth: digest authentication against none, in one run
+
+AUTH_VARIANTS = ("beckon", "beckon-auth", "beckon-auth-reuse")
+
+
+def scenario_register_auth(run):
+    """Highest rate of each variant (the same search as scenario 1), then CPU per REGISTER of
+    each at one fixed rate, the variants alternating so that machine noise hits all alike.
+    The searches use scenario 1's AORs; the fixed-rate steps fewer (auth_aors), so that most
+    of their REGISTERs are refreshes, where nonce reuse differs from a challenge per REGISTER.
+    (Few AORs at a high rate would fail a search early: once an answer takes longer than an
+    AOR's period, the next REGISTER of that AOR supersedes it and it counts as lost.)"""
+    a = run.args
+    transport = "udp" if "udp" in a.transports else a.transports[0]
+    out = {"transport": transport, "search": {}, "fixed": {v: [] for v in AUTH_VARIANTS},
+           "fixed_rate": a.auth_cpu_rate, "fixed_aors": a.auth_aors, "search_aors": a.aors}
+    for v in AUTH_VARIANTS:
+        log(f"register-auth {transport}: {v}")
+        try:
+            out["search"][v] = register_search(run, v, transport)
+        except Exception as e:
+            log(f"  {v}: {e}")
+            out["search"][v] = {"error": str(e)}
+    for rnd in range(a.auth_rounds):
+        for v in AUTH_VARIANTS:
+            try:
+                out["fixed"][v].append(register_step(run, v, transport, a.auth_cpu_rate,
+                                                     a.auth_aors))
+            except Exception as e:
+                log(f"  {v} at {a.auth_cpu_rate}/s: {e}")
+    # CPU per REGISTER per process: the median of the fixed-rate rounds that passed.
+    def median(vals):
+        vals = sorted(vals)
+        return round((vals[(len(vals) - 1) // 2] + vals[len(vals) // 2]) / 2, 1)
+
+    cpu = {}
+    for v, steps in out["fixed"].items():
+        good = [st for st in steps if st["pass"]] or steps
+        if not good:
+            continue
+        cpu[v] = {}
+        for k in ("sip-edge", "redis", "total"):
+            cpu[v][k] = median(st["cpu_us_per_op"].get(k, 0) for st in good)
+    out["cpu_us_per_register"] = cpu
+    plain = out["search"].get("beckon", {}).get("max_rate") or 0
+    out["rate_ratio"] = {v: (round(out["search"][v].get("max_rate", 0) / plain, 2) if plain
+                             else None) for v in AUTH_VARIANTS[1:]}
+    out["cpu_ratio"] = {v: {k: round(cpu[v][k] / cpu["beckon"][k], 2)
+                            for k in cpu[v] if cpu.get("beckon", {}).get(k)}
+                        for v in AUTH_VARIANTS[1:] if v in cpu}
+    # Every server process shares CPU 0, so its capacity is 1 / (total CPU per REGISTER): the
+    # rate ratio that noise in the searches cannot blur.
+    out["capacity_ratio"] = {v: round(cpu["beckon"]["total"] / cpu[v]["total"], 2)
+                             for v in AUTH_VARIANTS[1:]
+                             if cpu.get(v, {}).get("total") and cpu.get("beckon", {}).get("total")}
+    log(f"register-auth: rate ratios {out['rate_ratio']}, CPU-bound capacity ratios "
+        f"{out['capacity_ratio']}, CPU µs/REGISTER {cpu}")
+    run.results["scenarios"]["register-auth"] = out
 
 
 # ---- scenario 2/3/5: callbacks
@@ -862,7 +962,15 @@ def scenario_footprint(run):
             log(f"  footprint {name} tcp: {f}")
         finally:
             srv.stop()
-    out["tls"] = {"skipped": "sip-edge has no TLS transport yet"}
+    # Idle TLS flows (beckon-regload has no TLS): bench/footprint.py's asyncio client, one
+    # connection and one REGISTER each. Kamailio is not measured here (no TLS in its configs).
+    import footprint  # late: it imports this module
+    try:
+        f = footprint.run_flows(run, "tls", a.fp_flows, USER_BASE + 6000000)
+        out["beckon/tls"] = f
+        log(f"  footprint beckon tls: {f}")
+    except Exception as e:  # noqa: BLE001 (a figure missing must not lose the others)
+        out["beckon/tls"] = {"skipped": f"error: {e}"}
     run.results["scenarios"]["footprint"] = out
 
 
@@ -986,6 +1094,30 @@ def summarize(run):
                 lines.append(f"| {name} | {tp} | < {fmt_rate(run.args.min_rate)} | | | | | | | |")
             summary[f"register_{name}_{tp}"] = v["max_rate"]
         lines.append("")
+    ra = sc.get("register-auth")
+    if ra:
+        lines += [f"### REGISTER with digest authentication ({ra['transport']}, one run)", "",
+                  "| variant | highest rate/s (< 0.1 % bad) | vs no auth | p99 new / refresh ms "
+                  f"| CPU µs/REGISTER at {ra['fixed_rate']:,}/s: sip-edge, Redis, total "
+                  "| vs no auth (sip-edge, Redis) | CPU-bound capacity vs no auth |",
+                  "|---|---:|---:|---|---|---|---:|"]
+        for v in AUTH_VARIANTS:
+            srch = ra["search"].get(v, {})
+            b = srch.get("best")
+            c = ra["cpu_us_per_register"].get(v, {})
+            cr = ra["cpu_ratio"].get(v, {})
+            lat = (f"{b['latency_new']['p99_us']/1e3:.2f} / {b['latency_refresh']['p99_us']/1e3:.2f}"
+                   if b else "")
+            lines.append(
+                f"| {v} | {fmt_rate(srch.get('max_rate', 0)) if 'error' not in srch else 'error'} "
+                f"| {ra['rate_ratio'].get(v, 1.0) if v != 'beckon' else ''} | {lat} "
+                f"| {c.get('sip-edge', '')}, {c.get('redis', '')}, {c.get('total', '')} "
+                f"| {cr.get('sip-edge', '')}, {cr.get('redis', '')} "
+                f"| {ra.get('capacity_ratio', {}).get(v, '')} |")
+            summary[f"register_auth_{v}"] = srch.get("max_rate")
+        lines += ["", "beckon-auth: every REGISTER is a 401 challenge and the authenticated "
+                  "REGISTER (both counted as one); beckon-auth-reuse: each AOR's first REGISTER is "
+                  "challenged, its refreshes reuse the nonce with the next nonce-count.", ""]
     for key, title in (("callback", "Callback end to end (POST → Redis → NOTIFY → 200 → "
                         "status stored)"), ("soap", "Callback over SOAP"),
                        ("fanout", "Fan-out: one callback to a number with 3 devices")):
@@ -1042,6 +1174,11 @@ def summarize(run):
                                  f"{f['redis_bytes_per_binding']:.0f} B |")
                 lines.append(f"| server memory per idle UDP binding | {name} | "
                              f"{f['server_bytes_per_binding']:.0f} B ({memtext(name, f, 'after')}) |")
+            elif key.endswith("/tls"):
+                lines.append(f"| server memory per idle TLS flow ({f['flows']:,} flows, "
+                             f"{f['registered']:,} registered) | beckon | "
+                             f"{f['bytes_per_flow']:.0f} B (RSS {f['rss_kb_before'] / 1024:.1f}"
+                             f" → {f['rss_kb_held'] / 1024:.1f} MB) |")
             else:
                 name = key.split("/")[0]
                 lines.append(f"| server memory per idle TCP flow ({f['flows']:,} flows, "
@@ -1051,6 +1188,7 @@ def summarize(run):
         b = fp.get("beckon/udp", {})
         summary["redis_bytes_per_binding"] = b.get("redis_bytes_per_binding")
         summary["tcp_bytes_per_flow"] = fp.get("beckon/tcp", {}).get("server_bytes_per_flow")
+        summary["tls_bytes_per_flow"] = fp.get("beckon/tls", {}).get("bytes_per_flow")
     prof = r.get("profile")
     if prof and "redis_commandstats" in prof:
         lines += [f"### Profile: UDP REGISTER at {prof['rate']:,}/s", "",
@@ -1063,6 +1201,8 @@ def summarize(run):
             lines.append(f"| {name} | {v['calls']:,} | {v['usec_per_call']} |")
         lines.append("")
     steps = [st for v in sc.get("register", {}).values() for st in v.get("steps", [])]
+    steps += [st for v in sc.get("register-auth", {}).get("search", {}).values()
+              for st in v.get("steps", [])]
     steps += [st for key in ("callback", "fanout", "soap") for srv in sc.get(key, {}).values()
               if isinstance(srv, dict) for k, st in srv.items()
               if isinstance(st, dict) and "foreign_cpu_s" in st]
@@ -1155,6 +1295,22 @@ def smoke(run):
                 f"(new {res['ok_new']}, refresh {res['ok_refresh']}) codes {res['codes']}")
             if res["ok"] == 0 or res["ok_new"] == 0 or res["ok_refresh"] == 0:
                 problems.append(f"regload {tp}: {res}")
+        # Digest auth: every REGISTER challenged, then refreshes reusing the nonce.
+        asrv = Beckon(run, tag="smoke-auth", auth_users=300)
+        try:
+            for extra in ([], ["--auth-reuse"]):
+                res = run_tool(run, "smoke-regload-auth", [
+                    run.binary("bench/beckon-regload"), "--target",
+                    f"127.0.0.1:{asrv.sip_port}", "--rate", "300", "--duration", "1",
+                    "--aors", "150", "--user-base", str(USER_BASE), "--conns", "4",
+                    "--drain-ms", "5000", "--auth-password", AUTH_PASSWORD] + extra)
+                log(f"smoke regload auth {res['auth']}: sent {res['sent']} ok {res['ok']} "
+                    f"challenged {res['challenged']} rejected {res['auth_rejected']}")
+                want = 150 if extra else res["sent"]
+                if res["ok"] == 0 or res["challenged"] != want or res["auth_rejected"]:
+                    problems.append(f"regload auth {extra}: {res}")
+        finally:
+            asrv.stop()
         uas = UAS(run, register_to=srv.sip_port, aors=20, name="smoke-uas")
         res = callback_load(run, "smoke-httpload", srv.gw_port, "/v1/callbacks", CB_JSON,
                             ["Content-Type: application/json", srv.auth], 202, None, 20, 0, 1,
@@ -1183,7 +1339,8 @@ def parse(argv):
     p.add_argument("--out", help="results directory (default bench/results/<timestamp>)")
     p.add_argument("--quick", action="store_true", help="short steps, fewer AORs (development)")
     p.add_argument("--smoke", action="store_true", help="seconds-long check that it all works")
-    p.add_argument("--only", default="register,callback,soap,footprint,fanout,profile",
+    p.add_argument("--only",
+                   default="register,register-auth,callback,soap,footprint,fanout,profile",
                    help="comma-separated scenarios")
     p.add_argument("--transports", default="udp,tcp")
     p.add_argument("--no-kamailio", action="store_true")
@@ -1214,6 +1371,9 @@ def parse(argv):
     a.fp_rate = 5000
     a.fp_rate_slow = 2000  # Kamailio with db_redis loses REGISTERs at 5000/s
     a.profile_rate = 5000 if q else 10000
+    a.auth_cpu_rate = 3000  # register-auth: CPU per REGISTER of each variant at this rate
+    a.auth_rounds = 1 if q else 2
+    a.auth_aors = 2000 if q else 4000  # the first of step_s × rate REGISTERs are new, then refreshes
     return a
 
 
@@ -1243,6 +1403,8 @@ def main(argv=None):
         log(f"results in {run.out}")
         if "register" in args.only:
             scenario_register(run)
+        if "register-auth" in args.only:
+            scenario_register_auth(run)
         if "callback" in args.only:
             log("callback: beckon")
             run.results["scenarios"]["callback"] = scenario_callback(run)

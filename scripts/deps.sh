@@ -15,6 +15,9 @@ BECKON_DEPS+=(valgrind slowhttptest sipvicious)
 BECKON_DEPS+=(baresip linphone-cli twinkle-console)
 # Headless browser for the status page test (tests/integration/test_status_page.py, issue 8).
 BECKON_DEPS+=(chromium)
+# The fault tests' network: NAT routers in namespaces and HTTP load balancing in front of the
+# gateways (tests/faults/, issue 5).
+BECKON_DEPS+=(nftables haproxy)
 
 beckon_install_deps() {
 	local missing=() p

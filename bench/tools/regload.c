@@ -9,6 +9,13 @@
  * matched by the Via branch, which encodes AOR index and CSeq. UDP uses sendmmsg/recvmmsg on
  * raw sockets watched by uv_poll_t: one generator core must outrun the server's core.
  *
+ * With --auth-password PW it answers a 401 challenge with digest MD5 (RFC 2617/7616, qop=auth;
+ * user name = the AOR's user, one password for all; MD5 through OpenSSL's EVP): each REGISTER
+ * is then the challenged pair (401, then the authenticated one; its latency runs from the first
+ * send), and the pair counts as one REGISTER. --auth-reuse sends later REGISTERs of an AOR with
+ * the last nonce and the next nonce-count straight away, as phones refresh; a 401 (stale or
+ * unknown nonce) is answered once more. "New" registrations are then an AOR's first 2xx.
+ *
  * Prints one JSON object with every figure on stdout. With --hold S it keeps its sockets
  * (TCP connections) open S seconds after the last answer, printing {"phase":"holding"} on
  * stderr first, so a driver can measure the server's footprint per idle flow.
@@ -22,18 +29,26 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 #include <uv.h>
 
 #define RL_BATCH 256
-#define RL_MSG_MAX 1024
+#define RL_MSG_MAX 1536
+#define RL_NONCE_MAX 128
+#define RL_REALM_MAX 64
 #define RL_RBUF 65536
 #define RL_CONNECTING_MAX 256
 
 struct rl_aor {
 	uint32_t cseq; /* CSeq of the last REGISTER sent for this AOR (0: none yet) */
 	bool pending;  /* the last one has not been answered yet */
+	bool resent;   /* auth: the pending one answers a challenge (no second answer) */
+	bool ok_once;  /* auth: has had a 2xx (the next one is a refresh) */
+	uint32_t nc;   /* auth: nonce-count last used with nonce */
+	char *nonce;   /* auth: the last challenge's nonce (malloc'd), NULL before one */
 	uint64_t sent_ns;
 };
 
@@ -67,6 +82,13 @@ static struct {
 	const char *domain;
 	char run[32];
 	bool once, accept, instance;
+	/* digest auth (--auth-password): realm of the last challenge, H(A2), counters */
+	const char *password;
+	bool auth_reuse;
+	EVP_MD *md5;
+	char realm[RL_REALM_MAX + 1];
+	char ha2[33];
+	uint64_t challenged, auth_rejected, cnonce_seq;
 
 	uv_loop_t *loop;
 	uv_timer_t tick, phase;
@@ -90,7 +112,8 @@ static void usage(void)
 	      "  [--duration S] [--aors N] [--conns N] [--user-base N] [--domain D]\n"
 	      "  [--expires S] [--once] [--drain-ms MS] [--hold S] [--late-ms MS]\n"
 	      "  [--sources N]\n"
-	      "  [--no-accept] [--no-instance] [--run ID]\n",
+	      "  [--no-accept] [--no-instance] [--run ID]\n"
+	      "  [--auth-password PW [--auth-reuse]]\n",
 	      stderr);
 	exit(2);
 }
@@ -117,16 +140,63 @@ static void rl_source(long i, struct sockaddr_in *sa)
 				    (unsigned)(s % 250 + 1));
 }
 
-static int rl_format(char *buf, size_t cap, uint64_t k, struct rl_conn *c)
+/* Lower-case hex MD5 of s[0..n) into out (33 bytes). */
+static void rl_md5_hex(const char *s, size_t n, char out[33])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+
+	if (EVP_Digest(s, n, md, &len, R.md5, NULL) != 1 || len != 16) {
+		fprintf(stderr, "beckon-regload: MD5 failed\n");
+		exit(1);
+	}
+	for (unsigned int i = 0; i < 16; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[32] = '\0';
+}
+
+/* The Authorization header line for AOR a (user) with its nonce and the next nonce-count. */
+static int rl_authorization(char *buf, size_t cap, unsigned long long user, struct rl_aor *a)
+{
+	char tmp[RL_NONCE_MAX + RL_REALM_MAX + 128], ha1[33], resp[33], cnonce[17];
+	int n;
+
+	a->nc++;
+	snprintf(cnonce, sizeof(cnonce), "%016llx", (unsigned long long)++R.cnonce_seq);
+	n = snprintf(tmp, sizeof(tmp), "%llu:%s:%s", user, R.realm, R.password);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return -EMSGSIZE;
+	rl_md5_hex(tmp, (size_t)n, ha1);
+	n = snprintf(tmp, sizeof(tmp), "%s:%s:%08x:%s:auth:%s", ha1, a->nonce, a->nc, cnonce,
+		     R.ha2);
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return -EMSGSIZE;
+	rl_md5_hex(tmp, (size_t)n, resp);
+	n = snprintf(buf, cap,
+		     "Authorization: Digest username=\"%llu\", realm=\"%s\", nonce=\"%s\", "
+		     "uri=\"sip:%s\", response=\"%s\", algorithm=MD5, qop=auth, nc=%08x, "
+		     "cnonce=\"%s\"\r\n",
+		     user, R.realm, a->nonce, R.domain, resp, a->nc, cnonce);
+	return n < 0 || (size_t)n >= cap ? -EMSGSIZE : n;
+}
+
+/* resend: the answer to a challenge, which keeps the first send's time for the latency. */
+static int rl_format(char *buf, size_t cap, uint64_t k, struct rl_conn *c, bool resend)
 {
 	uint64_t idx = k % (uint64_t)R.naors;
 	struct rl_aor *a = &R.aors[idx];
 	unsigned long long user = R.user_base + idx;
 	const char *tp = R.tcp ? "TCP" : "UDP", *tpl = R.tcp ? "tcp" : "udp";
-	char inst[96] = "";
+	char inst[96] = "", authz[RL_NONCE_MAX + RL_REALM_MAX + 320] = "";
 	int n;
 
 	a->cseq++;
+	if (R.password && a->nonce && (resend || R.auth_reuse) &&
+	    rl_authorization(authz, sizeof(authz), user, a) < 0)
+		return -EMSGSIZE;
 	if (R.instance)
 		snprintf(inst, sizeof(inst),
 			 ";+sip.instance=\"<urn:uuid:00000000-0000-4000-8000-%012llx>\"", user);
@@ -141,18 +211,105 @@ static int rl_format(char *buf, size_t cap, uint64_t k, struct rl_conn *c)
 		     "Contact: <sip:%llu@%s:%u;transport=%s>%s\r\n"
 		     "%s"
 		     "Expires: %ld\r\n"
+		     "%s"
 		     "User-Agent: beckon-regload\r\n"
 		     "Content-Length: 0\r\n\r\n",
 		     R.domain, tp, c->lhost, c->lport, (unsigned long long)idx, a->cseq, R.run,
 		     user, R.domain, user, user, R.domain, (unsigned long long)idx, R.run, a->cseq,
 		     user, c->lhost, c->lport, tpl, inst,
 		     R.accept ? "Accept: application/application-server-contact-me\r\n" : "",
-		     R.expires);
+		     R.expires, authz);
 	if (n < 0 || (size_t)n >= cap)
 		return -EMSGSIZE;
 	a->pending = true;
-	a->sent_ns = bt_now_ns();
+	a->resent = resend;
+	if (!resend)
+		a->sent_ns = bt_now_ns();
 	return n;
+}
+
+/* The connection an AOR's REGISTERs go on (and its answers come back on). */
+static struct rl_conn *rl_conn_for_aor(uint64_t idx)
+{
+	return R.once && R.tcp ? &R.conns[idx % (uint64_t)R.nconns] : rl_conn_of(idx);
+}
+
+/* Value of parameter name in the header value p[0..n) (quotes removed) into out. */
+static int rl_param(const char *p, size_t n, const char *name, char *out, size_t cap)
+{
+	size_t nl = strlen(name);
+	const char *end = p + n, *q = p, *v;
+
+	while ((q = bt_memcasemem(q, (size_t)(end - q), name)) != NULL) {
+		bool start = q == p || q[-1] == ' ' || q[-1] == ',' || q[-1] == '\t';
+		q += nl;
+		if (!start || q >= end || *q != '=')
+			continue;
+		q++;
+		if (q < end && *q == '"') {
+			v = ++q;
+			while (q < end && *q != '"')
+				q++;
+		} else {
+			v = q;
+			while (q < end && *q != ',' && *q != ' ' && *q != '\r')
+				q++;
+		}
+		if ((size_t)(q - v) >= cap)
+			return -EMSGSIZE;
+		memcpy(out, v, (size_t)(q - v));
+		out[q - v] = '\0';
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Takes the MD5 challenge of the 401 p[0..n) for a: realm and a fresh nonce (nc from 0). */
+static int rl_challenge(struct rl_aor *a, const char *p, size_t n)
+{
+	const char *end = p + n, *h = p, *eol;
+	char alg[16], nonce[RL_NONCE_MAX + 1], realm[RL_REALM_MAX + 1];
+
+	while ((h = bt_memcasemem(h, (size_t)(end - h), "\nWWW-Authenticate:")) != NULL) {
+		h += 18;
+		eol = memchr(h, '\n', (size_t)(end - h));
+		if (!eol)
+			eol = end;
+		if (rl_param(h, (size_t)(eol - h), "algorithm", alg, sizeof(alg)) == 0 &&
+		    strcasecmp(alg, "MD5") != 0)
+			continue;
+		if (rl_param(h, (size_t)(eol - h), "nonce", nonce, sizeof(nonce)) < 0 ||
+		    rl_param(h, (size_t)(eol - h), "realm", realm, sizeof(realm)) < 0)
+			continue;
+		free(a->nonce);
+		a->nonce = strdup(nonce);
+		if (!a->nonce)
+			exit(1);
+		a->nc = 0;
+		memcpy(R.realm, realm, sizeof(realm));
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static void rl_tcp_queue(struct rl_conn *c, uint64_t k, bool resend);
+
+/* Answers a's challenge at once on its connection (TCP: flushed after the read). */
+static void rl_resend(uint64_t idx)
+{
+	struct rl_conn *c = rl_conn_for_aor(idx);
+	char buf[RL_MSG_MAX];
+	int r;
+
+	if (R.tcp) {
+		rl_tcp_queue(c, idx, true);
+		return;
+	}
+	r = rl_format(buf, sizeof(buf), idx, c, true);
+	if (r < 0)
+		exit(1);
+	if (send(c->fd, buf, (size_t)r, 0) != r)
+		R.send_fail++;
 }
 
 static void rl_answer(const char *p, size_t n)
@@ -184,6 +341,14 @@ static void rl_answer(const char *p, size_t n)
 		R.stale++;
 		return;
 	}
+	if (status == 401 && R.password) {
+		if (!a->resent && rl_challenge(a, p, n) == 0) {
+			R.challenged++;
+			rl_resend(idx);
+			return;
+		}
+		R.auth_rejected++; /* our answer was refused: wrong password or nonce */
+	}
 	a->pending = false;
 	R.answered++;
 	lat = bt_now_ns() - a->sent_ns;
@@ -197,7 +362,8 @@ static void rl_answer(const char *p, size_t n)
 		R.late++;
 	R.ok++;
 	bt_hist_add(&R.h_all, lat);
-	if (cseq == 1) {
+	if (R.password ? !a->ok_once : cseq == 1) {
+		a->ok_once = true;
 		R.ok_new++;
 		bt_hist_add(&R.h_new, lat);
 	} else {
@@ -279,7 +445,7 @@ static void rl_udp_send(uint64_t count)
 			k = R.sent;
 			if (rl_conn_of(k) != c)
 				break;
-			r = rl_format(bufs[n], RL_MSG_MAX, k, c);
+			r = rl_format(bufs[n], RL_MSG_MAX, k, c, false);
 			if (r < 0)
 				exit(1);
 			iov[n].iov_base = bufs[n];
@@ -313,6 +479,8 @@ static void rl_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	buf->len = RL_RBUF - c->rlen;
 }
 
+static void rl_tcp_flush(struct rl_conn *c);
+
 static void rl_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct rl_conn *c = s->data;
@@ -332,6 +500,7 @@ static void rl_tcp_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		rl_answer(c->rbuf + off, (size_t)m);
 		off += (size_t)m;
 	}
+	rl_tcp_flush(c); /* answers to challenges (rl_resend) */
 	if (m < 0) {
 		c->up = false;
 		R.conn_fail++;
@@ -378,24 +547,30 @@ static void rl_tcp_flush(struct rl_conn *c)
 	}
 }
 
+static void rl_tcp_queue(struct rl_conn *c, uint64_t k, bool resend)
+{
+	int r;
+
+	if (c->wcap - c->wlen < RL_MSG_MAX) {
+		c->wcap = c->wcap ? c->wcap * 2 : 16 * RL_MSG_MAX;
+		c->wbuf = realloc(c->wbuf, c->wcap);
+		if (!c->wbuf)
+			exit(1);
+	}
+	r = rl_format(c->wbuf + c->wlen, RL_MSG_MAX, k, c, resend);
+	if (r < 0)
+		exit(1);
+	c->wlen += (size_t)r;
+}
+
 static void rl_tcp_send(uint64_t count)
 {
 	struct rl_conn *c;
 	long i;
-	int r;
 
 	while (count--) {
 		c = R.once ? &R.conns[R.sent % (uint64_t)R.nconns] : rl_conn_of(R.sent);
-		if (c->wcap - c->wlen < RL_MSG_MAX) {
-			c->wcap = c->wcap ? c->wcap * 2 : 16 * RL_MSG_MAX;
-			c->wbuf = realloc(c->wbuf, c->wcap);
-			if (!c->wbuf)
-				exit(1);
-		}
-		r = rl_format(c->wbuf + c->wlen, RL_MSG_MAX, R.sent, c);
-		if (r < 0)
-			exit(1);
-		c->wlen += (size_t)r;
+		rl_tcp_queue(c, R.sent, false);
 		R.sent++;
 	}
 	for (i = 0; i < R.nconns; i++)
@@ -474,6 +649,7 @@ static void rl_report(void)
 	       "\"answered\": %llu, \"ok\": %llu, \"ok_new\": %llu, \"ok_refresh\": %llu, "
 	       "\"errors\": %llu, \"late\": %llu, \"late_ms\": %ld, \"stale\": %llu, "
 	       "\"lost\": %llu, \"loss_pct\": %.4f, \"bad_pct\": %.4f, \"cpu_s\": %.3f, "
+	       "\"auth\": \"%s\", \"challenged\": %llu, \"auth_rejected\": %llu, "
 	       "\"codes\": {",
 	       R.tcp ? "tcp" : "udp", R.rate, R.naors, R.nconns, R.connected, R.conn_fail,
 	       (unsigned long long)R.sent, R.send_s, R.send_s > 0 ? (double)R.sent / R.send_s : 0,
@@ -482,7 +658,11 @@ static void rl_report(void)
 	       (unsigned long long)R.ok_refresh, (unsigned long long)R.errors,
 	       (unsigned long long)R.late, R.late_ms, (unsigned long long)R.stale,
 	       (unsigned long long)lost, R.sent ? 100.0 * (double)lost / (double)R.sent : 0, bad,
-	       bt_cpu_seconds() - R.cpu0);
+	       bt_cpu_seconds() - R.cpu0,
+	       !R.password    ? "off"
+	       : R.auth_reuse ? "reuse"
+			      : "challenge",
+	       (unsigned long long)R.challenged, (unsigned long long)R.auth_rejected);
 	for (i = 100; i < 700; i++) {
 		if (!R.codes[i])
 			continue;
@@ -612,6 +792,9 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--no-instance")) {
 			R.instance = false;
 			continue;
+		} else if (!strcmp(a, "--auth-reuse")) {
+			R.auth_reuse = true;
+			continue;
 		}
 		if (!v)
 			usage();
@@ -634,6 +817,8 @@ int main(int argc, char **argv)
 			R.user_base = (unsigned long long)bt_parse_long(a, v, 0, 999999999999L);
 		else if (!strcmp(a, "--domain"))
 			R.domain = v;
+		else if (!strcmp(a, "--auth-password") && *v && strlen(v) < 128)
+			R.password = v;
 		else if (!strcmp(a, "--expires"))
 			R.expires = bt_parse_long(a, v, 0, 604800);
 		else if (!strcmp(a, "--drain-ms"))
@@ -650,8 +835,19 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	if (!target)
+	if (!target || (R.auth_reuse && !R.password))
 		usage();
+	if (R.password) {
+		char a2[300];
+		int n = snprintf(a2, sizeof(a2), "REGISTER:sip:%s", R.domain);
+
+		R.md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+		if (!R.md5 || n < 0 || (size_t)n >= sizeof(a2)) {
+			fprintf(stderr, "beckon-regload: no MD5 in OpenSSL or domain too long\n");
+			return 2;
+		}
+		rl_md5_hex(a2, (size_t)n, R.ha2);
+	}
 	if (R.nsources == 0)
 		R.nsources = R.nconns;
 	bt_parse_addr("--target", target, &R.target);
@@ -689,8 +885,11 @@ int main(int argc, char **argv)
 		free(R.conns[i].rbuf);
 		free(R.conns[i].wbuf);
 	}
+	for (i = 0; i < R.naors; i++)
+		free(R.aors[i].nonce);
 	free(R.aors);
 	free(R.conns);
+	EVP_MD_free(R.md5);
 	uv_loop_close(R.loop);
 	return 0;
 }

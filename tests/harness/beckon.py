@@ -341,10 +341,11 @@ class RedisClient:
 
 
 class Redis:
-    def __init__(self, env, port=None):
+    def __init__(self, env, port=None, extra=(), name="redis"):
         self.env = env
         self.port = port or free_port()
-        self.dir = os.path.join(env.tmp, "redis")
+        self.extra = list(extra)  # more redis-server flags, e.g. ["--replicaof", ip, port]
+        self.dir = os.path.join(env.tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.start()
 
@@ -352,7 +353,11 @@ class Redis:
         self.proc = self.env.spawn("redis", [
             "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
             "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
-            "--loglevel", "notice"], check_clean=True)
+            "--loglevel", "notice",
+            # The compact-encoding bounds of deploy/redis/redis.conf, so tests see the hashes
+            # in the encoding production uses (listpack: HGETALL in insertion order).
+            "--hash-max-listpack-value", "1024", "--zset-max-listpack-value", "256"]
+            + self.extra, check_clean=True)
         self.proc.wait_log("Ready to accept connections")
         c = self.client()
         check(c("PING") == "PONG", "redis did not answer PING")
@@ -378,6 +383,60 @@ class Redis:
         problems = self.proc.stop()
         self.env.procs.remove(self.proc)
         check(not problems, "; ".join(problems))
+
+
+class Sentinel:
+    """A redis-sentinel (redis-server --sentinel, the same binary) on a free loopback port,
+    monitoring master `name` at master (a Redis) with the given quorum and a short
+    down-after, so a test failover takes seconds. Ready once it monitors the master and
+    has found `replicas` replicas (SENTINEL FAILOVER needs one)."""
+
+    def __init__(self, env, master, name="beckon", quorum=1, replicas=1, down_ms=1000,
+                 port=None, master_host="127.0.0.1", extra_conf=""):
+        self.env = env
+        self.name = name
+        self.port = port or free_port()
+        self.dir = os.path.join(env.tmp, f"sentinel-{self.port}")
+        os.makedirs(self.dir, exist_ok=True)
+        conf = os.path.join(self.dir, "sentinel.conf")  # sentinel rewrites it
+        with open(conf, "w") as f:
+            f.write(f"port {self.port}\nbind 127.0.0.1\ndaemonize no\ndir {self.dir}\n"
+                    f"{extra_conf}"
+                    f"sentinel monitor {name} {master_host} {master.port} {quorum}\n"
+                    f"sentinel down-after-milliseconds {name} {down_ms}\n"
+                    f"sentinel failover-timeout {name} 10000\n"
+                    f"sentinel parallel-syncs {name} 1\n")
+        self.proc = env.spawn("sentinel", ["redis-server", conf, "--sentinel"])
+        self.proc.kind = "redis"  # stopped last, like redis
+        self.proc.wait_log(f"+monitor master {name}")
+        if replicas:
+            self.proc.wait_log("+slave slave", count=replicas)
+
+            def replicas_ok():  # else SENTINEL FAILOVER may say NOGOODSLAVE
+                c = self.client()
+                try:
+                    rs = c("SENTINEL", "replicas", name)
+                finally:
+                    c.close()
+                info = [dict(zip(r[::2], r[1::2])) for r in rs]
+                return len(info) >= replicas and all(
+                    i.get("flags") == "slave" and i.get("master-link-status") == "ok"
+                    for i in info)
+            wait_for(replicas_ok, f"sentinel: {replicas} replica(s) known and linked")
+
+    @property
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+    def client(self, timeout=5):
+        return RedisClient(self.port, timeout=timeout)
+
+    def master_addr(self):
+        c = self.client()
+        try:
+            return c("SENTINEL", "get-master-addr-by-name", self.name)
+        finally:
+            c.close()
 
 
 # ---------------------------------------------------------------- HTTP
@@ -615,7 +674,8 @@ class Gateway:
 
 
 class SipEdge:
-    def __init__(self, env, redis, edge_id="edge-a", transports=("udp", "tcp"), extra=()):
+    def __init__(self, env, redis, edge_id="edge-a", transports=("udp", "tcp"), extra=(),
+                 drain_timeout=3):
         self.env = env
         self.edge_id = edge_id
         self.sip_port = free_port(udp_too=True)
@@ -624,7 +684,10 @@ class SipEdge:
         self.proc = env.spawn("sip-edge", [
             env.binary("sip-edge"), "--sip-listen", listen,
             "--http-listen", f"127.0.0.1:{self.http_port}", "--redis-url", redis.url,
-            "--edge-id", edge_id] + list(extra))
+            "--edge-id", edge_id,
+            # SIGTERM lets NOTIFYs in flight finish for up to this long (se_drain.h); the
+            # default 10 s would slow down every test that ends with one unanswered.
+            "--drain-timeout", str(drain_timeout)] + list(extra))
 
         def ready():
             if not self.proc.alive():

@@ -6,7 +6,8 @@ right credentials → 200 with MD5 and with SHA-256; a wrong password → 401 an
 auth-fail-max failures, 403 for that source address while another address is still served;
 an expired nonce → stale=true; a replayed nonce-count → 401; SUBSCRIBE authenticated the same
 way; a NOTIFY challenged by the endpoint is answered with the device's HA1 (and fails with the
-challenge's status when the edge has no matching credentials).
+challenge's status when the edge has no matching credentials), out of dialog and in a SUBSCRIBE
+dialog (there with the dialog's next CSeq).
 
 The UA here is a few lines of Python (hashlib), since SIPp and sofia's client only do MD5."""
 import hashlib
@@ -380,6 +381,76 @@ def test_sipp_verifyauth(env):
     gw.callback("1009", app, request_id="sp-2")
     st = gw.wait_status("sp-2", "failed")
     check(st.get("sip_status") == 403, f"GET {st}")
+
+
+def test_dialog_notify_challenge(env):
+    """NOTIFYs in a SUBSCRIBE dialog (the state NOTIFY and a contact-me NOTIFY) challenged by
+    the endpoint are answered once, with the dialog's next CSeq from Redis (sub:<pkg>:cseq),
+    so every NOTIFY of the dialog has a higher CSeq than the one before."""
+    r = env.redis()
+    edge = edge_with_auth(env, r)
+    gw = env.gateway(r)
+    app = env.app_server()
+    credential(r, "1010", "dlg-pw")
+    ua = UA(edge, "1010")
+    env.apps.append(ua)
+    ua.call_id = "d-" + uuid.uuid4().hex
+    sub_id = "dsub-" + uuid.uuid4().hex
+    seen = []  # (cseq, had Authorization, response verified, body)
+
+    def answer(m):
+        if m.get("call-id") != sub_id:
+            return 200, []
+        a = m.get("authorization")
+        if not a:
+            seen.append((m.cseq[0], False, False, m.body))
+            return 401, ['WWW-Authenticate: Digest realm="beckon", nonce="dlg42", '
+                         'algorithm=MD5, qop="auth"']
+        c = params(a)
+        ha1 = H("MD5", "1010:beckon:dlg-pw")
+        want = H("MD5", f"{ha1}:dlg42:{c['nc']}:{c['cnonce']}:auth:"
+                 + H("MD5", f"NOTIFY:{c['uri']}"))
+        ok = c["response"] == want and c["username"] == "1010" and c["uri"] == m.uri
+        seen.append((m.cseq[0], True, ok, m.body))
+        return (200 if ok else 403), []
+    ua.answer = answer
+    ok = ua.register(1, None)
+    ok = ua.register(2, ua.credentials(challenges(ok)["MD5"], "dlg-pw"))
+    check(ok.status == 200, f"REGISTER → {ok.start}")
+    hdrs = [f"Contact: <sip:1010@{ua.ip}:{ua.port}>", f"Event: {P}", "Expires: 600"]
+    s1 = ua.send("SUBSCRIBE", 1, hdrs, sub_id, ruri=ua.aor)
+    auth = ua.credentials(challenges(s1)["MD5"], "dlg-pw", method="SUBSCRIBE", uri=ua.aor)
+    s2 = ua.send("SUBSCRIBE", 2, hdrs + [f"Authorization: {auth}"], sub_id, ruri=ua.aor)
+    check(s2.status in (200, 202), f"SUBSCRIBE with credentials → {s2.start}")
+    # The state NOTIFY: challenged, answered in the dialog with the next CSeq.
+    beckon.wait_for(lambda: len(seen) >= 2 or None, "the state NOTIFY answered")
+    check(not seen[0][1] and seen[1][1] and seen[1][2], f"state NOTIFY: {seen}")
+    check(seen[1][0] == seen[0][0] + 1, f"state NOTIFY CSeqs {seen}")
+
+    resp = gw.post({"device": "1010", "request_id": "dn-1",
+                    "server": {"host": "127.0.0.1", "port": app.port}})
+    check(resp.status == 202, f"POST → {resp}")
+    st = gw.wait_status("dn-1", "delivered")
+    check(st.get("sip_status") == 200, f"GET {st}")
+    mine = [x for x in seen if "dn-1" in x[3]]
+    check(len(mine) == 2 and not mine[0][1] and mine[1][1] and mine[1][2],
+          f"in-dialog NOTIFY not challenged and answered once: {seen}")
+    cseqs = [x[0] for x in seen]
+    check(cseqs == sorted(set(cseqs)), f"dialog CSeqs not strictly increasing: {cseqs}")
+    c = r.client()
+    stored = [c.hgetall(f"beckon:binding:{i}").get(f"sub:{P}:cseq")
+              for i in c("ZRANGE", "beckon:dev:num:1010", 0, -1)]
+    c.close()
+    check(stored == [str(cseqs[-1])], f"sub:{P}:cseq {stored}, last NOTIFY CSeq {cseqs[-1]}")
+    edge.proc.wait_log("notify challenge answered user=1010")
+
+    # The edge holds another password: the answer is refused (403), once, and that is final.
+    credential(r, "1010", "changed")
+    gw.post({"device": "1010", "request_id": "dn-2",
+             "server": {"host": "127.0.0.1", "port": app.port}})
+    st = gw.wait_status("dn-2", "failed")
+    check(st.get("sip_status") == 403, f"GET {st}")
+    check(len([x for x in seen if "dn-2" in x[3]]) == 2, f"answered more than once: {seen}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@
 #include "cm/err.h"
 #include "cm/log.h"
 #include "gw_api.h"
+#include "gw_drain.h"
 #include "gw_auth.h"
 #include "gw_request.h"
 #include "gw_soap.h"
@@ -404,6 +405,10 @@ void gw_api_handle(struct cm_http_req *req, void *data)
 	struct authctx *c;
 
 	req->route = route_name(req);
+	if (api->draining) {
+		gw_drain_refuse(req);
+		return;
+	}
 	c = malloc(sizeof(*c));
 	if (!c) {
 		problem(req, -ENOMEM, "out of memory", 0);
@@ -429,5 +434,5 @@ bool gw_api_ready(void *data)
 {
 	struct gw_api *api = data;
 
-	return api->store.redis && cm_redis_ready(api->store.redis);
+	return !api->draining && api->store.redis && cm_redis_ready(api->store.redis);
 }

@@ -30,6 +30,7 @@ struct gw_api {
 	struct gw_auth *auth;	  /* API keys (borrowed) */
 	size_t max_body;	  /* 413 (or a Fault) beyond */
 	struct gw_status *status; /* GET /status and /status.json (borrowed; NULL: none) */
+	bool draining;		  /* shutting down: not ready, new requests 503 (gw_drain.h) */
 };
 
 /* cm_http handler; data is the struct gw_api. */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cm/log.h"
+#include "cm/redis.h"
 #include "gw_config.h"
 #include "gw_fallback.h"
 #include "gw_request.h"
@@ -18,8 +19,25 @@ const struct cm_opt gw_config_opts[] = {
 		    "HTTP listen address, IP:port ([IPv6]:port); port 0 picks a free one"),
     CM_OPT_STR_(struct gw_config, redis_url, "redis-url", "redis://127.0.0.1:6379", false,
 		"Redis server, redis://host[:port][/db]"),
+    CM_OPT_INT_(struct gw_config, redis_timeout_ms, "redis-timeout-ms", "2000", 50, 60000,
+		"longest wait for a Redis reply, ms; then the connection counts as dead (pending "
+		"API requests get 503) and is rebuilt"),
+    CM_OPT_CHECKED_(struct gw_config, redis_sentinels, "redis-sentinels", "", false,
+		    cm_redis_check_sentinels,
+		    "Redis Sentinels to ask for the master, IP:PORT,...; empty: use redis-url's "
+		    "host and port (its /db still applies)"),
+    CM_OPT_CHECKED_(struct gw_config, redis_sentinel_master, "redis-sentinel-master", "beckon",
+		    false, cm_redis_check_master, "master name the sentinels monitor"),
+    CM_OPT_INT_(struct gw_config, redis_wait_replicas, "redis-wait-replicas", "0", 0,
+		CM_REDIS_WAIT_MAX,
+		"replicas that must have a request's writes before the API answers 2xx (Redis "
+		"WAIT; else 503): 1 with a Sentinel replica, so a failover loses no accepted "
+		"request; 0 for a lone Redis"),
     CM_OPT_INT_(struct gw_config, max_body, "max-body", "16384", 1024, 1048576,
 		"largest request body accepted, in bytes (413 beyond)"),
+    CM_OPT_INT_(struct gw_config, drain_timeout, "drain-timeout", "10", 1, 300,
+		"on SIGTERM/SIGINT: seconds to let API requests in flight finish (new ones get "
+		"503) before exiting"),
     CM_OPT_INT_(struct gw_config, request_retention, "request-retention", "86400", 1, 30L * 86400,
 		"seconds a callback request is kept in Redis after creation"),
     CM_OPT_INT_(struct gw_config, max_pending_per_device, "max-pending-per-device", "100", 1,

@@ -14,7 +14,12 @@
 struct gw_config {
 	char *http_listen;
 	char *redis_url;
+	long redis_timeout_ms;	     /* reply timeout, then reconnect */
+	char *redis_sentinels;	     /* "" or IP:PORT,... */
+	char *redis_sentinel_master; /* name the sentinels know the master by */
+	long redis_wait_replicas;    /* WAIT for this many replicas after each script */
 	long max_body;
+	long drain_timeout; /* SIGTERM: seconds to finish requests in flight */
 	long request_retention;
 	long max_pending_per_device;
 	long max_pending_per_client;

@@ -28,6 +28,10 @@
 #include "gw_store.h"
 
 #define KEY_PENDING_CLIENT "beckon:pending-client:"
+/* proto/redis.md "Channels" and "Liveness"; sip-edge's se_wake.h names the same keys. */
+#define GW_KEY_WAKE "beckon:wake:"
+#define GW_KEY_ALIVE_EDGE "beckon:alive:edge:"
+#define GW_WAKE_MAXLEN "100000"
 #define KEY_COLLAPSE "beckon:collapse:"
 #define DEVKEY_MAX (sizeof(CM_KEY_DEVICE) + 8 + CM_DEVICE_MAX + 1)
 #define REQKEY_MAX (sizeof(CM_KEY_REQUEST) + GW_REF_MAX + 1)
@@ -60,10 +64,12 @@ static struct cm_redis_script create_script = {
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'LIMIT', 0,\n"
     "  tonumber(ARGV[11]))\n"
     "local pkgf, dflt = 'pkg:' .. ARGV[6], ARGV[6] == ARGV[19]\n"
-    "local bids, edges, fbs, ops = {}, {}, {}, {}\n"
+    "local bids, edges, fbs, ops, brk = {}, {}, {}, {}, {}\n"
     "for _, bid in ipairs(ids) do\n"
     "  local h = redis.call('HMGET', ARGV[9] .. bid, pkgf, 'subscribed', 'edge',\n"
-    "    'user_agent', 'aor', 'instance')\n"
+    "    'user_agent', 'aor', 'instance', 'flow_state')\n"
+    /* its TCP/TLS connection closed (sip-edge se_flowmark.h): no wake-up, the target waits */
+    "  brk[bid] = h[7] and true or false\n"
     "  if ((h[1] and h[1] ~= '') or (dflt and h[2] == '1')) and h[3] and h[3] ~= '' then\n"
     "    bids[#bids + 1] = bid\n"
     "    edges[#edges + 1] = h[3]\n"
@@ -142,22 +148,28 @@ static struct cm_redis_script create_script = {
     "index(KEYS[4])\n"
     "redis.call('ZADD', '" CM_KEY_DEADLINES "', deadline, ref)\n"
     "if ARGV[16] ~= '' then redis.call('SET', KEYS[5], ref, 'PXAT', deadline) end\n"
-    "local failed = 0\n"
+    /* Wake-ups: the edge's stream holds them (read through its consumer group, so one sent
+     * while the edge reconnects is not lost); PUBLISH is only its doorbell. An edge without a
+     * liveness key is down: that target waits for the device's next registration. */
     "for i = 1, #bids do\n"
-    "  if redis.call('PUBLISH', ARGV[10] .. edges[i], ref .. ' ' .. bids[i]) == 0 then\n"
-    "    redis.call('HSET', KEYS[2], 'target:' .. bids[i], 'failed:0:edge-unreachable')\n"
-    "    failed = failed + 1\n"
+    "  if brk[bids[i]] then\n"
+    "    redis.call('HSET', KEYS[2], 'target:' .. bids[i], 'waiting:0:flow-broken')\n"
+    "  elseif redis.call('EXISTS', '" GW_KEY_ALIVE_EDGE "' .. edges[i]) == 0 then\n"
+    "    redis.call('HSET', KEYS[2], 'target:' .. bids[i], 'waiting:0:edge-down')\n"
+    /* An edge that ran lately (its stream still exists) may be back soon under the same id
+     * with the same flows (restart in place, a Redis outage of its own): it then catches up
+     * from the entry. */
+    "    if redis.call('EXISTS', '" GW_KEY_WAKE "' .. edges[i]) == 1 then\n"
+    "      redis.call('XADD', '" GW_KEY_WAKE "' .. edges[i], 'MAXLEN', '~', " GW_WAKE_MAXLEN ",\n"
+    "        '*', 'ref', ref, 'bid', bids[i])\n"
+    "    end\n"
+    "  else\n"
+    "    redis.call('XADD', '" GW_KEY_WAKE "' .. edges[i], 'MAXLEN', '~', " GW_WAKE_MAXLEN ",\n"
+    "      '*', 'ref', ref, 'bid', bids[i])\n"
+    "    redis.call('PUBLISH', ARGV[10] .. edges[i], ref .. ' ' .. bids[i])\n"
     "  end\n"
     "end\n"
-    "local status = 'queued'\n"
-    "if failed > 0 then\n"
-    "  redis.call('HSET', KEYS[2], 'failed_targets', failed)\n"
-    "  if failed == #bids then\n"
-    "    status = transition(KEYS[2], 'failed', now, {reason = 'edge-unreachable'})\n"
-    "    redis.call('ZREM', KEYS[4], ref)\n"
-    "  end\n"
-    "end\n"
-    "return {status, #bids, failed, old or ''}\n",
+    "return {'queued', #bids, 0, old or ''}\n",
 };
 
 /*

@@ -3,7 +3,9 @@
  * api-gateway: the REST and SOAP API through which application servers ask beckon for
  * callbacks (proto/rest.md, proto/soap/). This file only reads the settings, builds the loop,
  * the Redis client, the HTTP server, the expiry sweeper and the outbox worker, and shuts them
- * down on SIGINT/SIGTERM; the API itself is gw_api.c.
+ * down on SIGINT/SIGTERM; the API itself is gw_api.c. The first signal drains (gw_drain.h:
+ * not ready, new requests 503, requests in flight finish, within drain-timeout); a second
+ * one stops at once.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -16,9 +18,11 @@
 #include "cm/log.h"
 #include "cm/redis.h"
 #include "cm/sweeper.h"
+#include "gw_alive.h"
 #include "gw_api.h"
 #include "gw_auth.h"
 #include "gw_config.h"
+#include "gw_drain.h"
 #include "gw_outbox.h"
 #include "gw_status.h"
 #include "gw_tls.h"
@@ -34,13 +38,20 @@ struct app {
 	struct gw_status *status;
 	struct gw_api api;
 	struct gw_tls tls;
+	struct gw_alive *alive;
+	long drain_timeout;
+	bool stopped;
 };
 
-static void on_signal(uv_signal_t *s, int signum)
+static void stop_all(void *data)
 {
-	struct app *a = s->data;
+	struct app *a = data;
 
-	cm_log_info("api-gateway stopping (signal %d)", signum);
+	if (a->stopped)
+		return;
+	a->stopped = true;
+	gw_alive_stop(a->alive);
+	a->alive = NULL;
 	uv_close((uv_handle_t *)&a->sigint, NULL);
 	uv_close((uv_handle_t *)&a->sigterm, NULL);
 	cm_sweeper_stop(a->sweeper);
@@ -61,6 +72,26 @@ static void on_signal(uv_signal_t *s, int signum)
 	a->http = NULL;
 	cm_http_stop(a->metrics_http);
 	a->metrics_http = NULL;
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct app *a = s->data;
+
+	cm_log_info("api-gateway stopping (signal %d)", signum);
+	if (a->api.draining) {
+		stop_all(a); /* a second signal: no more waiting */
+		return;
+	}
+	a->api.draining = true;
+	/* Not one more outbox entry taken; the unacknowledged ones are another gateway's
+	 * after its XAUTOCLAIM. */
+	gw_outbox_stop(a->outbox);
+	a->outbox = NULL;
+	gw_alive_stop(a->alive);
+	a->alive = NULL;
+	if (gw_drain_start(&a->loop, a->redis, a->drain_timeout, stop_all, a) < 0)
+		stop_all(a);
 }
 
 int main(int argc, char **argv)
@@ -96,6 +127,16 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		cm_log_error("api-gateway: redis-url '%s' is not redis://host[:port][/db]",
 			     cfg.redis_url);
+		goto out_loop;
+	}
+	if (cm_redis_set_timeout(a.redis, cfg.redis_timeout_ms) < 0 ||
+	    cm_redis_set_wait_replicas(a.redis, cfg.redis_wait_replicas) < 0 ||
+	    cm_redis_set_sentinels(a.redis, cfg.redis_sentinels, cfg.redis_sentinel_master) < 0) {
+		cm_log_error("api-gateway: redis-sentinels '%s' or redis-sentinel-master '%s' is "
+			     "invalid",
+			     cfg.redis_sentinels, cfg.redis_sentinel_master);
+		cm_redis_close(a.redis);
+		uv_run(&a.loop, UV_RUN_DEFAULT);
 		goto out_loop;
 	}
 	a.api.store.redis = a.redis;
@@ -169,6 +210,9 @@ int main(int argc, char **argv)
 		goto out_loop;
 	}
 	a.api.status = a.status;
+	a.drain_timeout = cfg.drain_timeout;
+	if (gw_alive_start(&a.loop, a.redis, &a.alive) < 0)
+		cm_log_warn("api-gateway: no liveness key (out of memory)");
 	uv_signal_init(&a.loop, &a.sigint);
 	uv_signal_init(&a.loop, &a.sigterm);
 	a.sigint.data = a.sigterm.data = &a;

@@ -58,7 +58,7 @@ static void timer_closed(uv_handle_t *h);
 
 static int do_register(struct ca_agent *a)
 {
-	nua_register(a->reg, NUTAG_REGISTRAR(a->set->registrar), NUTAG_PROXY(a->set->registrar),
+	nua_register(a->reg, NUTAG_REGISTRAR(a->registrar), NUTAG_PROXY(a->registrar),
 		     TAG_IF(a->set->register_accept, SIPTAG_ACCEPT_STR(a->packages.accept)),
 		     SIPTAG_EXPIRES_STR(a->expires), TAG_END());
 	return 0;
@@ -83,7 +83,7 @@ static void subscribe_missing(struct ca_agent *a)
 			continue;
 		}
 		snprintf(accept, sizeof(accept), "%s%s", CA_MEDIA_PREFIX, pkg);
-		nua_subscribe(a->sub[i], NUTAG_PROXY(a->set->registrar),
+		nua_subscribe(a->sub[i], NUTAG_PROXY(a->registrar),
 			      TAG_IF(a->sub_contact[0], SIPTAG_CONTACT_STR(a->sub_contact)),
 			      SIPTAG_EVENT_STR(pkg), SIPTAG_ACCEPT_STR(accept),
 			      SIPTAG_EXPIRES_STR(a->sub_expires), TAG_END());
@@ -119,6 +119,49 @@ static int sub_index(const struct ca_agent *a, const nua_handle_t *nh)
 		if (a->sub[i] && a->sub[i] == nh)
 			return (int)i;
 	return -1;
+}
+
+/* With a backup-registrar, moves to the other registrar (failover, and back when the
+ * backup fails in turn). Returns true when it switched. */
+static bool switch_registrar(struct ca_agent *a, const char *why, int status)
+{
+	const char *b = a->set->backup_registrar;
+
+	if (!b || !*b)
+		return false;
+	a->registrar = a->registrar == a->set->registrar ? b : a->set->registrar;
+	cm_log_warn("registrar switched to=%s after=%s status=%d aor=%s", a->registrar, why, status,
+		    a->set->aor);
+	return true;
+}
+
+/* The answer to a registrar probe. 408 (no answer, sip-timeout) and 5xx (sofia's own 503
+ * for a refused or reset transport, or an overloaded registrar) mean "gone": register with
+ * the other registrar now instead of at the next refresh, up to expires/2 away. */
+static void on_probe(struct ca_agent *a, int status)
+{
+	a->probing = false;
+	if (a->stopping || (status != 408 && status < 500))
+		return;
+	cm_log_warn("registrar probe failed status=%d registrar=%s", status, a->registrar);
+	if (uv_is_active((uv_handle_t *)&a->timer))
+		return; /* a failed REGISTER is being retried: that switches already */
+	if (switch_registrar(a, "probe-failed", status))
+		do_register(a);
+}
+
+static void probe_cb(uv_timer_t *t)
+{
+	struct ca_agent *a = t->data;
+
+	if (a->stopping || !a->registered_once || a->probing || !a->nua)
+		return;
+	if (!a->probe)
+		a->probe = nua_handle(a->nua, NULL, SIPTAG_TO_STR(a->set->aor), TAG_END());
+	if (!a->probe)
+		return; /* out of memory: try again at the next tick */
+	nua_options(a->probe, NUTAG_PROXY(a->registrar), TAG_END());
+	a->probing = true;
 }
 
 static void retry_cb(uv_timer_t *t)
@@ -219,7 +262,8 @@ static void on_register(struct ca_agent *a, int status, char const *phrase, sip_
 			    "certificate does not verify against tls-ca=%s for its host",
 			    a->set->tls_ca);
 	cm_log_warn("register failed status=%d phrase=%s aor=%s registrar=%s retry-in=%lds", status,
-		    phrase ? phrase : "", a->set->aor, a->set->registrar, a->set->register_retry);
+		    phrase ? phrase : "", a->set->aor, a->registrar, a->set->register_retry);
+	switch_registrar(a, "register-failed", status);
 	if (!a->stopping)
 		uv_timer_start(&a->timer, retry_cb, (uint64_t)a->set->register_retry * 1000, 0);
 }
@@ -559,7 +603,11 @@ static void nua_cb(nua_event_t event, int status, char const *phrase, nua_t *nua
 		break;
 	case nua_i_outbound:
 		cm_log_warn("keepalive status=%d phrase=%s registrar=%s", status,
-			    phrase ? phrase : "", a->set->registrar);
+			    phrase ? phrase : "", a->registrar);
+		break;
+	case nua_r_options:
+		if (nh == a->probe && status >= 200)
+			on_probe(a, status);
 		break;
 	case nua_i_error:
 		cm_log_warn("sip error status=%d phrase=%s", status, phrase ? phrase : "");
@@ -637,6 +685,7 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 	memset(a, 0, sizeof(*a));
 	a->loop = loop;
 	a->set = set;
+	a->registrar = set->registrar;
 	a->device = set->instance_id && *set->instance_id ? set->instance_id : set->aor;
 	snprintf(a->expires, sizeof(a->expires), "%ld", set->expires);
 	snprintf(a->sub_expires, sizeof(a->sub_expires), "%ld", set->subscribe_expires);
@@ -693,6 +742,17 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 	}
 	a->sub_timer.data = a;
 	a->sub_timer_init = true;
+	if (set->backup_registrar && *set->backup_registrar && set->keepalive > 0) {
+		rc = uv_timer_init(loop, &a->probe_timer);
+		if (rc < 0) {
+			snprintf(err, errlen, "uv_timer_init: %s", uv_strerror(rc));
+			return rc;
+		}
+		a->probe_timer.data = a;
+		a->probe_timer_init = true;
+		uv_timer_start(&a->probe_timer, probe_cb, (uint64_t)set->keepalive * 1000,
+			       (uint64_t)set->keepalive * 1000);
+	}
 
 	rc = cm_su_uv_create(loop, a, (su_root_t **)&a->root, &a->su);
 	if (rc < 0) {
@@ -748,7 +808,7 @@ int ca_agent_start(struct ca_agent *a, uv_loop_t *loop, const struct ca_settings
 	}
 	cm_log_info("agent started aor=%s device=%s registrar=%s listen=%s trusted=%zu "
 		    "packages=%s subscribe=%d register-accept=%d hello=%s protect=%d",
-		    set->aor, a->device, set->registrar, url, a->trust.n, a->packages.allow_events,
+		    set->aor, a->device, a->registrar, url, a->trust.n, a->packages.allow_events,
 		    set->subscribe, set->register_accept, a->hello.url ? a->hello.url : "-",
 		    set->protect);
 	return do_register(a);
@@ -784,6 +844,11 @@ void ca_agent_stop(struct ca_agent *a, ca_agent_done_cb *done)
 		uv_timer_stop(&a->sub_timer);
 		uv_close((uv_handle_t *)&a->sub_timer, NULL);
 		a->sub_timer_init = false;
+	}
+	if (a->probe_timer_init) {
+		uv_timer_stop(&a->probe_timer);
+		uv_close((uv_handle_t *)&a->probe_timer, NULL);
+		a->probe_timer_init = false;
 	}
 	if (!a->timer_init) {
 		/* Nothing on the loop yet; still never call done from inside this call. */

@@ -50,6 +50,13 @@ struct ca_agent {
 	struct su_root_s *root;
 	struct nua_s *nua;
 	struct nua_handle_s *reg;
+	const char *registrar; /* set->registrar or set->backup_registrar: the one in use */
+	/* With backup-registrar: an OPTIONS to the registrar in use every keepalive seconds
+	 * (nua's own keepalive reports no failure); 408 or 5xx switches registrars. */
+	uv_timer_t probe_timer;
+	bool probe_timer_init;
+	bool probing; /* an OPTIONS probe awaits its answer */
+	struct nua_handle_s *probe;
 	uv_timer_t timer; /* register retry, later shutdown guard / finish */
 	bool timer_init;
 	bool stopping;

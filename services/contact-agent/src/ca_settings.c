@@ -20,6 +20,10 @@ const struct cm_opt ca_settings_opts[] = {
 		"registrar URI, e.g. sip:127.0.0.1:5060, sip:host:5060;transport=tcp or "
 		"sips:host:5061 (TLS)"),
     CM_OPT_STR_(S, aor, "aor", NULL, true, "address of record, e.g. sip:7546658000@example.com"),
+    CM_OPT_STR_(S, backup_registrar, "backup-registrar", NULL, false,
+		"second registrar URI, same transport as registrar: a failed or timed-out "
+		"REGISTER, or a failed OPTIONS probe (every keepalive s), switches to the other "
+		"one (unset: registrar only, no probe)"),
     CM_OPT_STR_(S, instance_id, "instance-id", NULL, false,
 		"device instance URN sent as +sip.instance (urn:uuid:... or urn:dev:mac:...)"),
     CM_OPT_CHECKED_(S, sip_listen, "sip-listen", "udp:127.0.0.1:0", false, cm_check_listen_list,
@@ -127,6 +131,26 @@ const char *ca_settings_uri_transport(const char *uri)
 	return strncasecmp(uri, "sips:", 5) == 0 ? "tls" : "udp";
 }
 
+int ca_settings_check_backup(const char *registrar, const char *backup, char *err, size_t errlen)
+{
+	size_t scheme = strncasecmp(backup, "sips:", 5) == 0 ? 5 : 4;
+	const char *t = ca_settings_uri_transport(backup);
+
+	if ((scheme == 4 && strncasecmp(backup, "sip:", 4) != 0) || strlen(backup) <= scheme ||
+	    has_bad_char(backup)) {
+		snprintf(err, errlen, "backup-registrar: expected a sip: or sips: URI, got '%s'",
+			 backup);
+		return -EINVAL;
+	}
+	/* One nua stack binds one transport (the registrar's), so both must use it. */
+	if (!t || strcmp(t, ca_settings_uri_transport(registrar)) != 0) {
+		snprintf(err, errlen, "backup-registrar: transport must be the registrar's (%s)",
+			 ca_settings_uri_transport(registrar));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int ca_settings_check(const struct ca_settings *s, char *err, size_t errlen)
 {
 	size_t scheme = strncasecmp(s->registrar, "sips:", 5) == 0 ? 5 : 4;
@@ -149,6 +173,9 @@ int ca_settings_check(const struct ca_settings *s, char *err, size_t errlen)
 		snprintf(err, errlen, "tls-ca: a TLS registrar needs CA certificates to verify it");
 		return -EINVAL;
 	}
+	if (s->backup_registrar && *s->backup_registrar &&
+	    ca_settings_check_backup(s->registrar, s->backup_registrar, err, errlen) < 0)
+		return -EINVAL;
 	if ((s->tls_cert && *s->tls_cert) != (s->tls_key && *s->tls_key)) {
 		snprintf(err, errlen, "tls-cert and tls-key go together");
 		return -EINVAL;

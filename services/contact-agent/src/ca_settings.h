@@ -42,6 +42,9 @@ struct ca_settings {
 	char *ha1;		/* MD5 HA1 verifying NOTIFYs under notify-auth; "": from password */
 	char *realm;		/* realm of our NOTIFY challenges */
 	bool notify_auth;	/* challenge every contact-me NOTIFY (401) and verify the retry */
+
+	/* second registrar, same transport as registrar; NULL when unset */
+	char *backup_registrar;
 };
 
 extern const struct cm_opt ca_settings_opts[];
@@ -54,6 +57,10 @@ extern const size_t ca_settings_n;
  * receive a request). Returns 0 or -EINVAL with the reason in err.
  */
 int ca_settings_check(const struct ca_settings *s, char *err, size_t errlen);
+
+/* Checks backup-registrar (called by ca_settings_check; registrar already checked): a sip:
+ * or sips: URI with the registrar's transport. Returns 0 or -EINVAL with the reason in err. */
+int ca_settings_check_backup(const char *registrar, const char *backup, char *err, size_t errlen);
 
 /* Returns "udp", "tcp" or "tls": the ;transport= parameter of a sip: or sips: URI (udp when
  * absent, tls for sips:), or NULL for any other value. */

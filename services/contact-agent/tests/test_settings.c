@@ -56,6 +56,39 @@ int main(void)
 		   sizeof(err)) < 0);
 	cm_config_free(ca_settings_opts, ca_settings_n, &s);
 
+	/* backup-registrar: unset by default; a sip: URI with the registrar's transport. */
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\n", &s, err, sizeof(err)) == 0);
+	CHECK(s.backup_registrar == NULL && ca_settings_check(&s, err, sizeof(err)) == 0);
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+	CHECK(load("registrar = sip:h:5060;transport=tcp\naor = sip:1@example.com\n"
+		   "backup-registrar = sip:h2:5062;transport=tcp\n",
+		   &s, err, sizeof(err)) == 0);
+	CHECK(strcmp(s.backup_registrar, "sip:h2:5062;transport=tcp") == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) == 0);
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\nbackup-registrar = sip:h2\n", &s,
+		   err, sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) == 0);
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\n"
+		   "backup-registrar = sip:h2;transport=tcp\n",
+		   &s, err, sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) < 0 && strstr(err, "backup-registrar") &&
+	      strstr(err, "udp"));
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\nbackup-registrar = http://h2\n", &s,
+		   err, sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) < 0 && strstr(err, "backup-registrar"));
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+	CHECK(load("registrar = sip:h\naor = sip:1@example.com\nbackup-registrar = sip:\n", &s, err,
+		   sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) < 0 && strstr(err, "backup-registrar"));
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+	CHECK(load("registrar = sips:h\naor = sip:1@example.com\nbackup-registrar = sip:h2\n", &s,
+		   err, sizeof(err)) == 0);
+	CHECK(ca_settings_check(&s, err, sizeof(err)) < 0 && strstr(err, "tls"));
+	cm_config_free(ca_settings_opts, ca_settings_n, &s);
+
 	/* Issue 3 settings: defaults, then each check. */
 	CHECK(load("registrar = sip:h\naor = sip:1@example.com\n", &s, err, sizeof(err)) == 0);
 	CHECK(!s.subscribe && s.register_accept && s.subscribe_expires == 600);

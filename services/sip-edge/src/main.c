@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sip-edge: argv and settings, the libuv loop, SIGINT/SIGTERM. The work is in se_edge.c.
+ * The first signal drains (se_drain.h: hand work back within drain-timeout), a second one
+ * stops at once.
  * Exit status: 0 after a clean shutdown or --help, 2 for bad settings, 1 if startup failed.
  */
 #include <stdio.h>
@@ -12,11 +14,25 @@
 #include "cm/config.h"
 #include "cm/log.h"
 #include "se_config.h"
+#include "se_drain.h"
 #include "se_edge.h"
+
+struct sigctx {
+	struct se_edge *edge;
+	long drain_timeout;
+	bool draining;
+};
 
 static void on_signal(uv_signal_t *sig, int signum)
 {
+	struct sigctx *c = sig->data;
+
 	cm_log_info("signal %d: shutting down", signum);
+	if (c->edge && !c->draining) {
+		c->draining = true;
+		if (se_drain_start(c->edge, c->drain_timeout) == 0)
+			return; /* it stops the loop when done */
+	}
 	/* se_edge_stop runs the loop itself, which must not happen from inside a callback. */
 	uv_stop(sig->loop);
 }
@@ -27,6 +43,7 @@ int main(int argc, char **argv)
 	struct se_edge *edge = NULL;
 	uv_loop_t loop;
 	uv_signal_t sigint, sigterm;
+	struct sigctx sc = {0};
 	char err[512];
 	int rc, status = 0;
 
@@ -51,6 +68,8 @@ int main(int argc, char **argv)
 	uv_loop_init(&loop);
 	uv_signal_init(&loop, &sigint);
 	uv_signal_init(&loop, &sigterm);
+	sigint.data = sigterm.data = &sc;
+	sc.drain_timeout = cfg.drain_timeout;
 	uv_signal_start(&sigint, on_signal, SIGINT);
 	uv_signal_start(&sigterm, on_signal, SIGTERM);
 
@@ -58,7 +77,9 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		status = 1;
 	} else {
+		sc.edge = edge;
 		uv_run(&loop, UV_RUN_DEFAULT);
+		sc.edge = NULL;
 		se_edge_stop(edge);
 	}
 

@@ -32,11 +32,13 @@
 #include <sofia-sip/su_tagarg.h>
 #include <sofia-sip/tport.h>
 
+#include "cm/device.h"
 #include "cm/hostport.h"
 #include "cm/log.h"
 #include "cm/str.h"
 #include "se_digest.h"
 #include "se_edge.h"
+#include "se_register.h"
 #include "se_registrar.h"
 
 #define CRED_PREFIX "beckon:cred:"
@@ -52,6 +54,9 @@ struct se_auth {
 	/* The request being handed to its handler right now, and its transport. */
 	msg_t *handoff_msg;
 	tport_t *handoff_tp;
+	unsigned waiting;    /* credential lookups in flight */
+	unsigned shed;	     /* 503s since the last overload log line */
+	int64_t shed_log_ms; /* time of that line */
 };
 
 /* A request waiting for its HA1. */
@@ -261,6 +266,7 @@ static void cred_done(struct cm_redis *redis, redisReply *reply, void *data)
 		pending_free(p);
 		return;
 	}
+	a->waiting--;
 	msg = p->msg;
 	tp = p->tp;
 	sip = sip_object(msg);
@@ -369,6 +375,24 @@ void se_auth_request(struct se_edge *e, msg_t *msg, sip_t *sip, se_auth_ok_cb *o
 		challenge(e, msg, tp, false);
 		return;
 	}
+	/* The registrar's load shedding (se_registrar.c) comes after the credential lookup:
+	 * without the same bound here an overloaded edge queued up to SE_PENDING_MAX lookups.
+	 * Checked before the Authorization is parsed so that a shed request costs about what
+	 * a shed REGISTER costs without auth (docs/performance.md). */
+	if (a->waiting >= SE_REG_PENDING_MAX ||
+	    (e->reg_pending >= SE_REG_SHED_MIN && e->reg_wait_ms > SE_REG_LATE_MS)) {
+		int64_t now = se_now_ms();
+		a->shed++;
+		if (now - a->shed_log_ms >= 1000) {
+			cm_log_warn("auth overload: 503 to %u requests (lookups waiting=%u)",
+				    a->shed, a->waiting);
+			a->shed = 0;
+			a->shed_log_ms = now;
+		}
+		respond(e, msg, tp, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("2"),
+			TAG_END());
+		return;
+	}
 	if (auth_digest_response_get(msg_home(msg), &ar, au->au_params) < 0 ||
 	    !name_ok(ar.ar_username) || !ar.ar_nonce || !ar.ar_uri || !ar.ar_response ||
 	    !ar.ar_cnonce || !ar.ar_nc || !ar.ar_qop || strcasecmp(ar.ar_qop, "auth") != 0 ||
@@ -433,6 +457,7 @@ void se_auth_request(struct se_edge *e, msg_t *msg, sip_t *sip, se_auth_ok_cb *o
 		return;
 	}
 	e->pending++;
+	a->waiting++;
 }
 
 /* A NOTIFY challenge being answered. */
@@ -445,6 +470,9 @@ struct answer {
 	bool proxy; /* 407: Proxy-Authorization */
 	bool qop;   /* the challenge offered qop=auth */
 	enum se_digest_alg alg;
+	/* In a SUBSCRIBE dialog: the resend takes the dialog's next CSeq (Redis) */
+	bool dialog;
+	long long dialog_cseq; /* from the lookup; 0: the dialog is gone */
 	char route[128];
 	char user[NAME_MAX_ + 1];
 	char realm[NAME_MAX_ + 1];
@@ -535,6 +563,14 @@ static void answer_done(struct cm_redis *redis, redisReply *reply, void *data)
 		why = "no-credentials";
 		goto fail;
 	}
+	if (an->dialog) {
+		const redisReply *cs_r = reply->elements > 2 ? reply->element[2] : NULL;
+		an->dialog_cseq = cs_r && cs_r->type == REDIS_REPLY_INTEGER ? cs_r->integer : 0;
+		if (an->dialog_cseq <= 0 || an->dialog_cseq > 0x7fffffffLL) {
+			why = "dialog-gone";
+			goto fail;
+		}
+	}
 	uri = url_as_string(home, sip->sip_request->rq_url);
 	if (!uri || RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		why = "internal";
@@ -555,11 +591,13 @@ static void answer_done(struct cm_redis *redis, redisReply *reply, void *data)
 		why = "internal";
 		goto fail;
 	}
-	/* A new transaction: our Via goes (nta adds its own), the CSeq goes up. */
+	/* A new transaction: our Via goes (nta adds its own), the CSeq goes up; in a dialog to
+	 * the dialog's next one, which later NOTIFYs there will not take again. */
 	while (sip->sip_via)
 		sip_via_remove(an->msg, sip);
-	cs = sip_cseq_create(home, sip->sip_cseq->cs_seq + 1, sip->sip_cseq->cs_method,
-			     sip->sip_cseq->cs_method_name);
+	cs = sip_cseq_create(home,
+			     an->dialog ? (uint32_t)an->dialog_cseq : sip->sip_cseq->cs_seq + 1,
+			     sip->sip_cseq->cs_method, sip->sip_cseq->cs_method_name);
 	if (!cs ||
 	    msg_header_replace(an->msg, (msg_pub_t *)sip, (msg_header_t *)sip->sip_cseq,
 			       (msg_header_t *)cs) < 0 ||
@@ -583,14 +621,30 @@ fail:
 	answer_free(an);
 }
 
-int se_auth_notify(struct se_edge *e, nta_outgoing_t *orq, const sip_t *resp, se_auth_resend_cb *cb,
-		   void *arg)
+/*
+ * KEYS[1] beckon:cred:<realm>:<user>, KEYS[2] the binding. ARGV: package, the dialog's
+ * Call-ID. Returns {ha1_md5, ha1_sha256, cseq}: the HA1s ('' when absent) and the dialog's
+ * next CSeq, or 0 when the binding no longer holds that dialog (nothing is written then).
+ */
+static struct cm_redis_script dialog_cred_script = {
+    .source = "local h = redis.call('HMGET', KEYS[1], 'ha1_md5', 'ha1_sha256')\n"
+	      "local pre = 'sub:' .. ARGV[1] .. ':'\n"
+	      "local cs = 0\n"
+	      "if redis.call('HGET', KEYS[2], pre .. 'call_id') == ARGV[2] then\n"
+	      "  cs = redis.call('HINCRBY', KEYS[2], pre .. 'cseq', 1)\n"
+	      "end\n"
+	      "return {h[1] or '', h[2] or '', cs}\n",
+};
+
+/* se_auth_notify and se_auth_notify_dialog: bid and pkg non-NULL for the dialog case. */
+static int answer_start(struct se_edge *e, nta_outgoing_t *orq, const sip_t *resp, const char *bid,
+			const char *pkg, se_auth_resend_cb *cb, void *arg)
 {
 	msg_t *req = nta_outgoing_getrequest(orq);
 	const sip_t *rsip = req ? sip_object(req) : NULL;
 	struct answer *an = NULL;
 	su_addrinfo_t *ai;
-	char key[KEY_MAX];
+	char key[KEY_MAX], bkey[sizeof(CM_KEY_BINDING) + SE_BINDING_ID_LEN + 1];
 	const char *argv[4];
 	size_t argvlen[4];
 	int rc = -EINVAL;
@@ -633,10 +687,24 @@ int se_auth_notify(struct se_edge *e, nta_outgoing_t *orq, const sip_t *resp, se
 		goto out;
 	}
 	cm_snprintf(key, sizeof(key), "%s%s:%s", CRED_PREFIX, an->realm, an->user);
-	argv[0] = "HMGET", argv[1] = key, argv[2] = "ha1_md5", argv[3] = "ha1_sha256";
-	for (int i = 0; i < 4; i++)
-		argvlen[i] = strlen(argv[i]);
-	rc = cm_redis_command_argv(e->redis, answer_done, an, 4, argv, argvlen);
+	if (bid) {
+		if (!rsip->sip_call_id || !rsip->sip_call_id->i_id ||
+		    cm_snprintf(bkey, sizeof(bkey), "%s%s", CM_KEY_BINDING, bid) < 0) {
+			rc = -EINVAL;
+			goto out;
+		}
+		an->dialog = true;
+		argv[0] = key, argv[1] = bkey, argv[2] = pkg, argv[3] = rsip->sip_call_id->i_id;
+		for (int i = 0; i < 4; i++)
+			argvlen[i] = strlen(argv[i]);
+		rc = cm_redis_eval(e->redis, &dialog_cred_script, answer_done, an, 2, 4, argv,
+				   argvlen);
+	} else {
+		argv[0] = "HMGET", argv[1] = key, argv[2] = "ha1_md5", argv[3] = "ha1_sha256";
+		for (int i = 0; i < 4; i++)
+			argvlen[i] = strlen(argv[i]);
+		rc = cm_redis_command_argv(e->redis, answer_done, an, 4, argv, argvlen);
+	}
 	if (rc < 0)
 		goto out;
 	e->pending++;
@@ -648,4 +716,18 @@ out:
 	if (req)
 		msg_destroy(req);
 	return rc;
+}
+
+int se_auth_notify(struct se_edge *e, nta_outgoing_t *orq, const sip_t *resp, se_auth_resend_cb *cb,
+		   void *arg)
+{
+	return answer_start(e, orq, resp, NULL, NULL, cb, arg);
+}
+
+int se_auth_notify_dialog(struct se_edge *e, nta_outgoing_t *orq, const sip_t *resp,
+			  const char *bid, const char *pkg, se_auth_resend_cb *cb, void *arg)
+{
+	if (!bid || !pkg || !*pkg || strlen(bid) > SE_BINDING_ID_LEN)
+		return -EINVAL;
+	return answer_start(e, orq, resp, bid, pkg, cb, arg);
 }

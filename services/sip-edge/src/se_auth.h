@@ -64,4 +64,13 @@ typedef void se_auth_resend_cb(void *arg, msg_t *msg, tport_t *tp, const char *r
 int se_auth_notify(struct se_edge *e, nta_outgoing_t *orq, const sip_t *resp, se_auth_resend_cb *cb,
 		   void *arg);
 
+/*
+ * The same for a NOTIFY in the SUBSCRIBE dialog of package pkg stored in binding bid: the
+ * resend takes the dialog's next CSeq (HINCRBY on the binding's sub:<pkg>:cseq, in the same
+ * script as the HA1 lookup), so later NOTIFYs in the dialog stay above it. If the binding no
+ * longer holds that dialog (other Call-ID), cb gets why = "dialog-gone".
+ */
+int se_auth_notify_dialog(struct se_edge *e, nta_outgoing_t *orq, const sip_t *resp,
+			  const char *bid, const char *pkg, se_auth_resend_cb *cb, void *arg);
+
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cm/log.h"
+#include "cm/redis.h"
 #include "cm/str.h"
 
 #define O struct se_config
@@ -30,6 +31,17 @@ const struct cm_opt se_config_opts[] = {
 		    "HOST:PORT for /healthz and /readyz"),
     CM_OPT_STR_(O, redis_url, "redis-url", "redis://127.0.0.1:6379", false,
 		"Redis server, redis://HOST[:PORT][/DB]"),
+    CM_OPT_INT_(O, redis_timeout_ms, "redis-timeout-ms", "2000", 50, 60000,
+		"longest wait for a Redis reply, ms; then the connection counts as dead and is "
+		"rebuilt (also the not-ready delay when Redis hangs)"),
+    CM_OPT_CHECKED_(O, redis_sentinels, "redis-sentinels", "", false, cm_redis_check_sentinels,
+		    "Redis Sentinels to ask for the master, IP:PORT,...; empty: use redis-url's "
+		    "host and port (its /DB still applies)"),
+    CM_OPT_CHECKED_(O, redis_sentinel_master, "redis-sentinel-master", "beckon", false,
+		    cm_redis_check_master, "master name the sentinels monitor"),
+    CM_OPT_INT_(O, redis_wait_replicas, "redis-wait-replicas", "0", 0, CM_REDIS_WAIT_MAX,
+		"replicas that must have a registration's writes before it is answered (Redis "
+		"WAIT); 1 with a Sentinel replica, 0 for a lone Redis"),
     CM_OPT_STR_(O, edge_id, "edge-id", NULL, false,
 		"this instance's id, [A-Za-z0-9._-]{1,64} (default: host name)"),
     CM_OPT_INT_(O, min_expires, "min-expires", "60", 1, 86400,
@@ -38,6 +50,9 @@ const struct cm_opt se_config_opts[] = {
 		"longest registration granted, seconds (longer ones are clamped)"),
     CM_OPT_INT_(O, default_expires, "default-expires", "3600", 1, 604800,
 		"registration time when the REGISTER names none, seconds"),
+    CM_OPT_INT_(O, flow_timer, "flow-timer", "120", 10, 3600,
+		"RFC 5626 Flow-Timer sent to outbound clients (first hop): seconds between their "
+		"keep-alives"),
     CM_OPT_STR_(
 	O, packages, "packages", SE_DEFAULT_PACKAGE, false,
 	"event packages served, comma list (at most 8); media type is application/<package>"),
@@ -45,6 +60,9 @@ const struct cm_opt se_config_opts[] = {
 		"registration notices: <package>=<http(s) URL>,... (POSTed by api-gateway)"),
     CM_OPT_STR_(O, gateway_url, "gateway-url", "", false,
 		"http(s) URL of api-gateway that app servers should call (in notices)"),
+    CM_OPT_INT_(O, drain_timeout, "drain-timeout", "10", 1, 300,
+		"on SIGTERM/SIGINT: seconds to let NOTIFYs in flight finish and hand the rest "
+		"back before exiting"),
     CM_OPT_INT_(
 	O, udp_rcvbuf, "udp-rcvbuf", "4194304", 65536, 268435456,
 	"receive buffer of UDP SIP sockets, bytes (capped by net.core.rmem_max unless root)"),

@@ -30,11 +30,17 @@ struct se_config {
 	char *sip_listen;
 	char *http_listen;
 	char *redis_url;
+	long redis_timeout_ms;	     /* reply timeout, then reconnect */
+	char *redis_sentinels;	     /* "" or IP:PORT,... */
+	char *redis_sentinel_master; /* name the sentinels know the master by */
+	long redis_wait_replicas;    /* WAIT for this many replicas after each script */
 	char *edge_id;
 	char *log_level;
 	long min_expires;
 	long max_expires;
 	long default_expires;
+	/* RFC 5626 Flow-Timer for outbound registrations (first hop), seconds */
+	long flow_timer;
 	char *packages;	   /* comma list of event packages */
 	char *notice_urls; /* "<package>=<url>,..." */
 	char *gateway_url; /* what app servers should call, named in registration notices */
@@ -44,6 +50,8 @@ struct se_config {
 	bool tls_verify_client;
 	long udp_rcvbuf; /* SO_RCVBUF of the UDP SIP sockets, bytes */
 	long udp_sndbuf; /* SO_SNDBUF of the UDP SIP sockets, bytes */
+	/* SIGTERM: seconds to finish NOTIFYs and hand work back */
+	long drain_timeout;
 	/* digest authentication of REGISTER and SUBSCRIBE (se_auth.c) */
 	bool auth;
 	char *realm;	      /* digest realm; credentials are beckon:cred:<realm>:<user> */

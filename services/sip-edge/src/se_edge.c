@@ -9,6 +9,7 @@
  * table has dropped its references.
  */
 #include "se_edge.h"
+#include "se_flowmark.h"
 #include "se_stats.h"
 
 #include <errno.h>
@@ -31,6 +32,7 @@
 #include "se_notify.h"
 #include "se_registrar.h"
 #include "se_udpbuf.h"
+#include "se_wake.h"
 
 #define SWEEP_MS 10000
 #define DRAIN_MS 3000
@@ -70,7 +72,8 @@ static unsigned tls_policy(bool verify_client)
 static bool ready(void *data)
 {
 	struct se_edge *e = data;
-	return e->redis && cm_redis_ready(e->redis);
+	/* Draining: a load balancer should stop sending REGISTERs here. */
+	return !e->draining && e->redis && cm_redis_ready(e->redis);
 }
 
 static void http_handler(struct cm_http_req *req, void *data)
@@ -90,10 +93,13 @@ static void on_sweep(uv_timer_t *t)
 
 static void on_redis_state(struct cm_redis *r, bool up, void *data)
 {
-	if (up)
+	if (up) {
 		cm_log_info("redis connected");
-	else
+		/* Wake-ups published while we were away are in our stream: catch up. */
+		se_wake_connected(data);
+	} else {
 		cm_log_warn("redis disconnected");
+	}
 }
 
 /* "sip:host:port;transport=udp", IPv6 bracketed; port 0 lets the kernel pick. TLS needs the
@@ -153,7 +159,9 @@ void se_edge_stop(struct se_edge *e)
 	}
 	cm_sweeper_stop(e->sweeper);
 	e->sweeper = NULL;
+	se_flowmark_stop(e);
 	se_stats_stop(e);
+	se_wake_stop(e);
 	/* NOTIFY transactions and retries end now; their Redis updates are skipped while
 	 * closing. */
 	se_notify_shutdown(e);
@@ -294,7 +302,20 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 		cm_log_error("redis-url: '%s': %s", cfg->redis_url, strerror(-rc));
 		goto fail;
 	}
+	rc = cm_redis_set_timeout(e->redis, cfg->redis_timeout_ms);
+	if (rc == 0)
+		rc = cm_redis_set_wait_replicas(e->redis, cfg->redis_wait_replicas);
+	if (rc == 0)
+		rc = cm_redis_set_sentinels(e->redis, cfg->redis_sentinels,
+					    cfg->redis_sentinel_master);
+	if (rc < 0) {
+		cm_log_error("redis-sentinels: '%s': %s", cfg->redis_sentinels, strerror(-rc));
+		goto fail;
+	}
 	cm_redis_on_state(e->redis, on_redis_state, e);
+	rc = se_wake_start(e);
+	if (rc < 0)
+		goto fail;
 	rc = se_notify_start(e);
 	if (rc < 0) {
 		cm_log_error("cannot subscribe to %s: %s", e->channel, strerror(-rc));
@@ -334,6 +355,9 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	e->sweep.data = e;
 	e->sweep_init = true;
 	uv_timer_start(&e->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+	rc = se_flowmark_start(e);
+	if (rc < 0)
+		goto fail;
 
 	cm_log_info("sip-edge started edge-id=%s http=%s redis=%s channel=%s", cfg->edge_id,
 		    cfg->http_listen, cfg->redis_url, e->channel);

@@ -30,6 +30,7 @@
 
 struct se_notify;
 struct se_auth;
+struct se_wake;
 
 struct se_edge {
 	uv_loop_t *loop;
@@ -42,6 +43,7 @@ struct se_edge {
 	struct cm_http *http;
 	struct cm_sweeper *sweeper; /* expires requests past their deadline (cm/sweeper.h) */
 	struct se_flows *flows;
+	struct se_flowmark *flowmark; /* broken-flow detection (se_flowmark.h) */
 	uv_timer_t sweep;
 	bool sweep_init;
 	char from[300];		    /* NOTIFY From URI, sip:beckon@<listen host> */
@@ -58,6 +60,8 @@ struct se_edge {
 	/* register script arguments derived from the settings (LF-separated lists) */
 	char pkg_list[SE_PACKAGES_MAX * (SE_PACKAGE_MAX + 1) + 1];
 	char notices[SE_PACKAGES_MAX * (SE_PACKAGE_MAX + SE_URL_MAX + 2) + 1];
+	struct se_wake *wake; /* stream reader and liveness key (se_wake.h) */
+	bool draining;	      /* SIGTERM: handing work back (se_drain.h) */
 	bool closing;
 };
 

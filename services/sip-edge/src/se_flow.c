@@ -186,10 +186,8 @@ void *se_flows_tport(struct se_flows *f, uint64_t id)
 	if (!fl)
 		return NULL;
 	if (f->ops.is_closed(fl->tp)) {
-		/* Bindings on it stay in Redis until they expire; NOTIFYs to them fail with
-		 * flow-closed, which is what the endpoint's re-REGISTER will repair. */
-		if (fl->pending == 0)
-			release(f, fl);
+		/* Kept: se_flows_reap reports its bindings (marked broken in Redis, so requests
+		 * wait for the endpoint's re-REGISTER) and releases it. */
 		return NULL;
 	}
 	return fl->tp;
@@ -209,10 +207,32 @@ size_t se_flows_sweep(struct se_flows *f, int64_t now_ms)
 				else
 					i++;
 			}
-			if (fl->pending == 0 && (fl->nbinds == 0 || f->ops.is_closed(fl->tp))) {
+			/* A closed flow that still holds bindings is left to se_flows_reap. */
+			if (fl->pending == 0 && fl->nbinds == 0) {
 				release(f, fl);
 				released++;
 			}
+		}
+	}
+	return released;
+}
+
+size_t se_flows_reap(struct se_flows *f, int64_t now_ms, se_flows_reap_f *cb, void *ctx)
+{
+	size_t released = 0;
+
+	for (size_t h = 0; h < BUCKETS; h++) {
+		struct se_flow *fl = f->by_id[h], *next;
+		for (; fl; fl = next) {
+			next = fl->next_id;
+			if (fl->pending || !f->ops.is_closed(fl->tp))
+				continue;
+			for (size_t i = 0; i < fl->nbinds; i++) {
+				if (fl->binds[i].expires_ms > now_ms)
+					cb(ctx, fl->id, fl->binds[i].bid);
+			}
+			release(f, fl);
+			released++;
 		}
 	}
 	return released;

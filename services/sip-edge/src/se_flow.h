@@ -47,13 +47,22 @@ int se_flows_bind(struct se_flows *f, uint64_t id, const char *bid, int64_t expi
 /* Forgets binding bid on flow id (no-op if absent); releases an emptied flow. */
 void se_flows_unbind(struct se_flows *f, uint64_t id, const char *bid);
 
-/* The transport of flow id (borrowed), or NULL if unknown or closed (a closed flow is
- * released on the spot). */
+/* The transport of flow id (borrowed), or NULL if unknown or closed (a closed flow stays
+ * until se_flows_reap). */
 void *se_flows_tport(struct se_flows *f, uint64_t id);
 
-/* Drops bindings that expired before now_ms and flows that are closed or empty. Returns the
- * number of flows released. */
+/* Drops bindings that expired before now_ms and flows left empty. Returns the number of
+ * flows released. */
 size_t se_flows_sweep(struct se_flows *f, int64_t now_ms);
+
+/* Called by se_flows_reap once per live binding of a closed flow. */
+typedef void se_flows_reap_f(void *ctx, uint64_t id, const char *bid);
+/*
+ * Broken-flow detection: for every flow whose connection is closed and that has no REGISTER
+ * in flight, calls cb for each of its bindings that expire after now_ms, then releases the
+ * flow. Returns the number of flows released.
+ */
+size_t se_flows_reap(struct se_flows *f, int64_t now_ms, se_flows_reap_f *cb, void *ctx);
 
 size_t se_flows_count(const struct se_flows *f);
 

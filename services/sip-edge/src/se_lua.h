@@ -14,12 +14,15 @@
  *   se_drop_dialog(bk, p)      removes the sub:<p>:* fields
  *   se_set_subscribed(bk, d)   sets `subscribed` from pkg:<d> (d = default package)
  *   se_notice(url, idx, p, gw) XADDs a registration notice for the binding indexed by idx
- *   se_claim(bk, bid, idx, now, limit, only, listing, out, d)   (now: a number, ms)
+ *   se_claim(bk, bid, idx, now, limit, only, listing, out, d, mv)   (now: a number, ms)
  *                              queued delivery: appends to out the refs waiting in the pending
  *                              sets of the binding's device ids that it should get now (no
- *                              target:<bid> yet, or a `waiting:` one; with listing also those
- *                              already queued/sent to it); adds the target atomically. Returns
- *                              true when limit cut it short.
+ *                              target:<bid> yet, or a `waiting:` one; with mv — the binding
+ *                              is new or moved to another flow or edge — also a `queued` or
+ *                              `sent` one, which a dead edge may hold; with listing also those
+ *                              already queued/sent to it); adds the target atomically and
+ *                              drops its claim (se_wake.h). Returns true when limit cut it
+ *                              short.
  */
 #ifndef SE_LUA_H
 #define SE_LUA_H
@@ -74,7 +77,7 @@
 	"    'kind', 'notice', 'url', url,\n"                                                      \
 	"    'body', cjson.encode({devices = d, package = p, gateway_url = g}))\n"                 \
 	"end\n"                                                                                    \
-	"local function se_claim(bk, bid, idx, now, limit, only, listing, out, d)\n"               \
+	"local function se_claim(bk, bid, idx, now, limit, only, listing, out, d, mv)\n"           \
 	"  for _, k in ipairs(idx) do\n"                                                           \
 	"    local pk = SE_PENDP .. string.sub(k, #SE_DEVP + 1)\n"                                 \
 	"    local refs = redis.call('ZRANGEBYSCORE', pk, string.format('%d', now), '+inf',\n"     \
@@ -94,8 +97,10 @@
 	"          redis.call('HSET', rk, 'target:' .. bid, 'queued')\n"                           \
 	"          redis.call('HINCRBY', rk, 'targets', 1)\n"                                      \
 	"          out[#out+1] = ref\n"                                                            \
-	"        elseif string.sub(t, 1, 8) == 'waiting:' then\n"                                  \
+	"        elseif string.sub(t, 1, 8) == 'waiting:' or\n"                                    \
+	"            (mv and (t == 'queued' or t == 'sent')) then\n"                               \
 	"          redis.call('HSET', rk, 'target:' .. bid, 'queued')\n"                           \
+	"          redis.call('HDEL', rk, 'claim:' .. bid)\n"                                      \
 	"          out[#out+1] = ref\n"                                                            \
 	"        elseif listing and (t == 'queued' or t == 'sent') then\n"                         \
 	"          out[#out+1] = ref\n"                                                            \

@@ -7,9 +7,12 @@
  *
  * Over UDP the NOTIFY goes to the REGISTER's source address (route_url, no Route header
  * added) with the Contact (or the SUBSCRIBE's remote target) as Request-URI; over TCP it goes
- * on the held connection (NTATAG_TPORT). Failures that never reach the wire get SIP-like
- * codes: 430 Flow Failed (RFC 5626) for flow-closed, 480 for binding-gone / not-subscribed,
- * 503 when nta refuses to create the transaction or the edge is overloaded.
+ * on the held connection (NTATAG_TPORT). A binding registered through an RFC 3327 Path gets
+ * the path as Route header, and over UDP goes to the first Path hop instead of the source.
+ * Failures that never reach the wire get SIP-like codes: 0 flow-broken when the binding's
+ * connection closed (the target waits for the next REGISTER; se_flowmark.h), 430 Flow Failed
+ * (RFC 5626) for a state NOTIFY on a closed flow, 480 for binding-gone / not-subscribed, 503
+ * when nta refuses to create the transaction or the edge is overloaded.
  *
  * Retries (proto/redis.md "Retries"): a timeout, 408, 5xx, 481, 404, 430 or 503 schedules
  * another attempt after 1, 2, 4 ... 30 s while the request's deadline allows. Every attempt
@@ -41,7 +44,9 @@
 #include "se_edge.h"
 #include "se_fallback.h"
 #include "se_lua.h"
+#include "se_outbound.h"
 #include "se_stats.h"
+#include "se_wake.h"
 
 #define REASON_MAX 64
 #define DEADLINE_UNKNOWN INT64_MAX /* re-read from the request at the next attempt */
@@ -70,6 +75,12 @@ struct se_notify {
 	/* The Event of a resync NOTIFY (se_fallback.h), or "". */
 	char fallback[SE_FALLBACK_EVENT_MAX + 1];
 	char reqid[SE_REQUEST_ID_MAX + 1]; /* for logs; the ref until the request is read */
+	/* The stream entry that woke this NOTIFY, acknowledged once the fetch handled it. */
+	char entry[48];
+	/* This object's claim id, "<instance token>#<n>" (se_wake.h): its own retries pass the
+	 * fetch script's claim check, other objects' wake-ups for the same target do not. */
+	char claim[SE_WAKE_TOKEN_MAX + 24];
+	bool fetched; /* a fetch of n was sent (and may have claimed the target) */
 	size_t n_refs;
 	char ref[][SE_REF_MAX + 1];
 };
@@ -77,7 +88,9 @@ struct se_notify {
 /*
  * KEYS[1] beckon:req:<ref>. ARGV: binding id, event (sent, delivered, failed, moved), now,
  * SIP status, reason, wait ('1': a failure that may wait for the next registration), the
- * edge now owning the binding (moved), the edge channel prefix.
+ * edge now owning the binding (moved), the edge channel prefix, the NOTIFY's claim id
+ * (recorded with `sent`; a hand-over drops only our own claim), this edge's id when a waiting
+ * target should also get an entry in its stream (shutdown hand-back), else "".
  * Returns the request's status after the update, or nil if the request no longer exists.
  */
 struct cm_redis_script se_status_script = {
@@ -95,6 +108,12 @@ struct cm_redis_script se_status_script = {
     "  local dl = tonumber(redis.call('HGET', rk, 'deadline'))\n"
     "  if wait and dl and dl > tonumber(now) then\n"
     "    redis.call('HSET', rk, f, 'waiting:' .. code .. ':' .. reason)\n"
+    /* Handed back at shutdown: also a new entry in our own stream, for this edge id back
+     * with the same flows (restart in place), which a refresh REGISTER would not re-target. */
+    "    if ARGV[10] ~= '' then\n"
+    "      redis.call('XADD', '" SE_KEY_WAKE "' .. ARGV[10], 'MAXLEN', '~', " SE_WAKE_MAXLEN ",\n"
+    "        '*', 'ref', ref_of(rk), 'bid', bid)\n"
+    "    end\n"
     "    return st\n"
     "  end\n"
     "  redis.call('HSET', rk, f, 'failed:' .. code .. ':' .. reason)\n"
@@ -107,16 +126,24 @@ struct cm_redis_script se_status_script = {
     "  return st\n"
     "end\n"
     "if ev == 'sent' then\n"
-    "  redis.call('HSET', rk, f, 'sent')\n"
+    "  redis.call('HSET', rk, f, 'sent', 'claim:' .. bid, ARGV[9])\n"
     "  redis.call('HINCRBY', rk, 'attempts', 1)\n"
     "  return (transition(rk, 'sent', now))\n"
     "elseif ev == 'delivered' then\n"
     "  redis.call('HSET', rk, f, 'delivered:' .. code)\n"
     "  return (transition(rk, 'delivered', now, {sip_status = code, reason = reason}))\n"
     "elseif ev == 'moved' then\n"
-    "  if ARGV[7] ~= '' and\n"
-    "      redis.call('PUBLISH', ARGV[8] .. ARGV[7], ref_of(rk) .. ' ' .. bid) > 0 then\n"
+    /* Handed over only to a live edge (its stream entry survives a reconnect); a dead
+     * edge's binding waits for the device's next registration. */
+    "  local ne = ARGV[7]\n"
+    "  if ne ~= '' and redis.call('EXISTS', '" SE_KEY_ALIVE_EDGE "' .. ne) == 1 then\n"
+    "    redis.call('XADD', '" SE_KEY_WAKE "' .. ne, 'MAXLEN', '~', " SE_WAKE_MAXLEN ", '*',\n"
+    "      'ref', ref_of(rk), 'bid', bid)\n"
+    "    redis.call('PUBLISH', ARGV[8] .. ne, ref_of(rk) .. ' ' .. bid)\n"
     "    redis.call('HSET', rk, f, 'queued')\n"
+    "    if redis.call('HGET', rk, 'claim:' .. bid) == ARGV[9] then\n"
+    "      redis.call('HDEL', rk, 'claim:' .. bid)\n"
+    "    end\n"
     "    return st\n"
     "  end\n"
     "  return fail(true)\n"
@@ -126,7 +153,12 @@ struct cm_redis_script se_status_script = {
 
 /*
  * KEYS[1] beckon:req:<ref>, KEYS[2] beckon:binding:<bid>. ARGV: now, this edge, default
- * package, binding id. Returns {'ok', request_id, payload, deadline, package, uri, aor,
+ * package, binding id, the NOTIFY's claim id, this process's instance token. An attempt
+ * claims a queued or sent target (`claim:<bid>` = claim id) unless another NOTIFY of this
+ * process, or of another live edge, holds it ({'done', 'claimed'}), so a doorbell, a stream
+ * entry and a re-read entry for one target send one NOTIFY; a claim of a dead process (its
+ * liveness key gone or holding another token) does not count.
+ * Returns {'ok', request_id, payload, deadline, package, uri, aor,
  * transport, source, flow, expires [, dialog call_id, target, route, local, remote, event,
  * expires, cseq | fallback Event]} or {'no-request'}, {'final', status}, {'done', target},
  * {'gone'}, {'moved', edge}, {'unsubscribed'}.
@@ -144,12 +176,25 @@ static struct cm_redis_script fetch_script = {
     "if t and (string.sub(t, 1, 10) == 'delivered:' or string.sub(t, 1, 7) == 'failed:') then\n"
     "  return {'done', t}\n"
     "end\n"
+    "local c = redis.call('HGET', KEYS[1], 'claim:' .. ARGV[4])\n"
+    "if c and c ~= ARGV[5] and (t == 'queued' or t == 'sent') then\n"
+    "  local tok = string.match(c, '^(.*)#') or c\n"
+    "  if tok == ARGV[6] then return {'done', 'claimed'} end\n"
+    "  local ce = string.match(tok, '^([^/]+)/')\n"
+    "  if ce and redis.call('GET', '" SE_KEY_ALIVE_EDGE "' .. ce) == tok then\n"
+    "    return {'done', 'claimed'}\n"
+    "  end\n"
+    "end\n"
     "local p = rq[2]\n"
     "if not p or p == '' then p = ARGV[3] end\n"
     "local b = redis.call('HMGET', bk, 'edge', 'uri', 'aor', 'transport', 'source', 'flow',\n"
-    "  'expires', 'subscribed')\n"
+    "  'expires', 'subscribed', 'flow_state', 'path')\n"
     "if not b[1] or not (tonumber(b[7]) and tonumber(b[7]) > now) then return {'gone'} end\n"
     "if b[1] ~= ARGV[2] then return {'moved', b[1]} end\n"
+    /* Its connection closed (se_flowmark.h): {'broken'}, wait for the next REGISTER. The
+     * 'ok' reply carries the binding's RFC 3327 path after `expires`. */
+    "if b[9] then return {'broken', b[9]} end\n"
+    "redis.call('HSET', KEYS[1], 'claim:' .. ARGV[4], ARGV[5])\n"
     "local mode = se_pkg(bk, p, now)\n"
     "if not mode and p == ARGV[3] and b[8] == '1' then mode = 'accept' end\n"
     /* Not opted in: a resync NOTIFY if the request's fallback policy chose one (se_fallback.h). */
@@ -158,11 +203,11 @@ static struct cm_redis_script fetch_script = {
     "  if not fb then return {'unsubscribed'} end\n"
     "  redis.call('HSET', KEYS[1], 'optin:' .. ARGV[4], 'none')\n"
     "  return {'ok', rq[4] or '', '', rq[5] or '', p, b[2], b[3], b[4], b[5], b[6] or '',\n"
-    "    b[7], fb}\n"
+    "    b[7], b[10] or '', fb}\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'optin:' .. ARGV[4], mode)\n"
     "local r = {'ok', rq[4] or '', rq[3] or '', rq[5] or '', p, b[2], b[3], b[4], b[5],\n"
-    "  b[6] or '', b[7]}\n"
+    "  b[6] or '', b[7], b[10] or ''}\n"
     "if mode == 'subscribe' then\n"
     "  local pre = 'sub:' .. p .. ':'\n"
     "  local d = redis.call('HMGET', bk, pre .. 'call_id', pre .. 'target', pre .. 'route',\n"
@@ -230,6 +275,10 @@ static struct se_notify *notify_new(struct se_edge *e, const char *bid, size_t n
 	n->n_refs = n_refs;
 	n->deadline = DEADLINE_UNKNOWN;
 	cm_snprintf(n->bid, sizeof(n->bid), "%s", bid);
+	{
+		static unsigned long long seq;
+		cm_snprintf(n->claim, sizeof(n->claim), "%s#%llu", se_wake_token(e), ++seq);
+	}
 	return n;
 }
 
@@ -270,8 +319,8 @@ static void status_update(struct se_notify *n, size_t i, const char *ev, int cod
 			  const char *reason, bool wait, const char *new_edge)
 {
 	char key[sizeof(CM_KEY_REQUEST) + SE_REF_MAX], now[24], codes[8];
-	const char *argv[9];
-	size_t argvlen[9];
+	const char *argv[11];
+	size_t argvlen[11];
 	int rc;
 
 	if (n->e->closing)
@@ -282,9 +331,13 @@ static void status_update(struct se_notify *n, size_t i, const char *ev, int cod
 	argv[0] = key, argv[1] = n->bid, argv[2] = ev, argv[3] = now, argv[4] = codes;
 	argv[5] = reason ? reason : "", argv[6] = wait ? "1" : "0";
 	argv[7] = new_edge ? new_edge : "", argv[8] = CM_KEY_EDGE_CHANNEL;
-	for (int k = 0; k < 9; k++)
+	argv[9] = n->claim;
+	argv[10] = n->e->draining && reason && strcmp(reason, "edge-shutdown") == 0
+		       ? n->e->cfg->edge_id
+		       : "";
+	for (int k = 0; k < 11; k++)
 		argvlen[k] = strlen(argv[k]);
-	rc = cm_redis_eval(n->e->redis, &se_status_script, status_done, n, 1, 9, argv, argvlen);
+	rc = cm_redis_eval(n->e->redis, &se_status_script, status_done, n, 1, 11, argv, argvlen);
 	if (rc < 0) {
 		cm_log_warn("status update not sent request-id=%s binding=%s status=%s: %s",
 			    n->reqid, n->bid, ev, strerror(-rc));
@@ -301,6 +354,16 @@ static void notify_wait(struct se_notify *n, int code, const char *reason)
 		    n->ref[0], n->bid, code, reason);
 	for (size_t i = 0; i < n->n_refs; i++)
 		status_update(n, i, "failed", code, reason, true, NULL);
+}
+
+/* Shutdown (se_drain.c): the target goes back to its pending set as waiting:0:edge-shutdown,
+ * to be sent when the device registers again (on any edge). */
+static void notify_handback(struct se_notify *n)
+{
+	cm_log_info("notify handed back request-id=%s ref=%s binding=%s: edge shutting down",
+		    n->reqid, n->ref[0], n->bid);
+	for (size_t i = 0; i < n->n_refs; i++)
+		status_update(n, i, "failed", 0, "edge-shutdown", true, NULL);
 }
 
 static void notify_fail(struct se_notify *n, int code, const char *reason)
@@ -377,6 +440,10 @@ static void schedule_retry(struct se_notify *n, int code, const char *reason)
 	cm_snprintf(n->last_reason, sizeof(n->last_reason), "%s", reason);
 	if (e->closing)
 		return;
+	if (e->draining) {
+		notify_handback(n);
+		return;
+	}
 	if (n->deadline != DEADLINE_UNKNOWN &&
 	    (n->deadline <= 0 || se_now_ms() + (int64_t)delay * 1000 >= n->deadline)) {
 		notify_fail(n, code, reason);
@@ -422,6 +489,8 @@ static void state_failed(struct se_notify *n, int code, const char *reason)
 		}
 		memcpy(r->ref[0], n->ref[i], sizeof(r->ref[0]));
 		cm_snprintf(r->reqid, sizeof(r->reqid), "%s", n->ref[i]);
+		/* The state NOTIFY's `sent` recorded its claim: the retry carries it on. */
+		memcpy(r->claim, n->claim, sizeof(r->claim));
 		r->tries = 1;
 		schedule_retry(r, code, reason);
 		notify_unref(r);
@@ -524,10 +593,11 @@ static int notify_answered(nta_outgoing_magic_t *magic, nta_outgoing_t *orq, sip
 		  "notify answered request-id=%s ref=%s binding=%s call-id=%s status=%d", n->reqid,
 		  n->ref[0], n->bid, n->call_id, status);
 	se_stats_notify_answered(status, (double)(uv_hrtime() - n->sent_ns) / 1e9, n->created_ms);
-	/* Out of dialog only: a dialog's CSeq lives in Redis and the next NOTIFY there would
-	 * reuse the one the answer takes. */
-	if ((status == 401 || status == 407) && !n->auth_tried && !n->in_dialog && !n->state &&
-	    se_auth_notify(n->e, orq, sip, notify_reauth, n) == 0) {
+	/* In a SUBSCRIBE dialog (state NOTIFYs too) the resend takes the dialog's next CSeq
+	 * from Redis, so the dialog's later NOTIFYs do not reuse it. */
+	if ((status == 401 || status == 407) && !n->auth_tried &&
+	    (n->in_dialog ? se_auth_notify_dialog(n->e, orq, sip, n->bid, n->pkg, notify_reauth, n)
+			  : se_auth_notify(n->e, orq, sip, notify_reauth, n)) == 0) {
 		/* Answered once with the device's credentials; the lookup holds a reference. */
 		n->auth_tried = true;
 		n->last_code = status;
@@ -618,11 +688,14 @@ static int send_notify(struct se_notify *n, const struct se_notify_dest *d,
 		       const char *content_type, const char *body)
 {
 	struct se_edge *e = n->e;
-	char route[128], cseq[24], contact[CM_HOST_MAX + 64];
+	char route[SE_PATH_MAX], cseq[24], contact[CM_HOST_MAX + 64];
 	tport_t *tp = NULL;
 	bool udp = strcmp(d->transport, "udp") == 0;
 
-	if (udp) {
+	if (udp && d->next_hop) {
+		if (cm_snprintf(route, sizeof(route), "%s", d->next_hop) < 0)
+			return -EINVAL;
+	} else if (udp) {
 		if (cm_snprintf(route, sizeof(route), "sip:%s;transport=udp", d->source) < 0)
 			return -EINVAL;
 	} else {
@@ -665,7 +738,8 @@ static void send_single(struct se_notify *n, const redisReply *r)
 {
 	struct se_edge *e = n->e;
 	const char *payload = rstr(r, 2), *deadline = rstr(r, 3), *pkg = rstr(r, 4);
-	const char *uri = rstr(r, 5), *aor = rstr(r, 6), *exp = rstr(r, 10);
+	const char *uri = rstr(r, 5), *aor = rstr(r, 6), *exp = rstr(r, 10), *path = rstr(r, 11);
+	char hop[SE_PATH_MAX];
 	char ss[48], to[CM_DEVICE_MAX + 3], event[SE_PACKAGE_MAX + 80], ctype[SE_PACKAGE_MAX + 16];
 	struct se_notify_dest d = {
 	    .transport = rstr(r, 7), .source = rstr(r, 8), .flow = rstr(r, 9)};
@@ -678,7 +752,8 @@ static void send_single(struct se_notify *n, const redisReply *r)
 		n->deadline = strtoll(deadline, NULL, 10);
 	else
 		n->deadline = 0; /* a request without deadline is never retried */
-	if (!payload || !pkg || !uri || !aor || !exp || !d.transport || !d.source || !d.flow) {
+	if (!payload || !pkg || !uri || !aor || !exp || !path || !d.transport || !d.source ||
+	    !d.flow) {
 		notify_fail(n, 500, "no-payload");
 		return;
 	}
@@ -690,26 +765,26 @@ static void send_single(struct se_notify *n, const redisReply *r)
 	}
 	cm_snprintf(n->pkg, sizeof(n->pkg), "%s", pkg);
 	cm_snprintf(ctype, sizeof(ctype), "application/%s", pkg);
-	n->in_dialog = r->elements >= 19;
+	n->in_dialog = r->elements >= 20;
 	n->fallback[0] = '\0';
-	if (r->elements == 12) {
-		if (!se_fallback_event_valid(rstr(r, 11))) {
+	if (r->elements == 13) {
+		if (!se_fallback_event_valid(rstr(r, 12))) {
 			notify_fail(n, 500, "bad-fallback");
 			return;
 		}
-		cm_snprintf(n->fallback, sizeof(n->fallback), "%s", rstr(r, 11));
+		cm_snprintf(n->fallback, sizeof(n->fallback), "%s", rstr(r, 12));
 	}
 	if (n->in_dialog) {
 		/* In the SUBSCRIBE dialog: its Call-ID, tags, CSeq, target, route set. */
-		const char *sexp = rstr(r, 17);
+		const char *sexp = rstr(r, 18);
 		left = sexp ? (strtoll(sexp, NULL, 10) - se_now_ms()) / 1000 : 0;
-		cm_snprintf(n->call_id, sizeof(n->call_id), "%s", rstr(r, 11) ? rstr(r, 11) : "");
-		d.uri = rstr(r, 12);
-		d.route = rstr(r, 13);
-		d.from = rstr(r, 14);
-		d.to = rstr(r, 15);
-		d.event = rstr(r, 16);
-		d.cseq = (uint32_t)strtoul(rstr(r, 18) ? rstr(r, 18) : "1", NULL, 10);
+		cm_snprintf(n->call_id, sizeof(n->call_id), "%s", rstr(r, 12) ? rstr(r, 12) : "");
+		d.uri = rstr(r, 13);
+		d.route = rstr(r, 14);
+		d.from = rstr(r, 15);
+		d.to = rstr(r, 16);
+		d.event = rstr(r, 17);
+		d.cseq = (uint32_t)strtoul(rstr(r, 19) ? rstr(r, 19) : "1", NULL, 10);
 		if (!d.uri || !*d.uri || !d.from || !d.to || !d.event || !*n->call_id) {
 			notify_fail(n, 500, "bad-dialog");
 			return;
@@ -726,6 +801,15 @@ static void send_single(struct se_notify *n, const redisReply *r)
 		d.event = event;
 		d.route = "";
 		d.cseq = n->tries + 1;
+		/* RFC 3327: through the recorded path, loose routing to its first hop. */
+		if (*path) {
+			if (se_path_first_hop(path, hop, sizeof(hop)) < 0) {
+				notify_fail(n, 500, "bad-path");
+				return;
+			}
+			d.route = path;
+			d.next_hop = hop;
+		}
 	}
 	if (left <= 0)
 		left = 1;
@@ -736,7 +820,9 @@ static void send_single(struct se_notify *n, const redisReply *r)
 	/* A resync NOTIFY has no body (and so no Content-Type). */
 	rc = send_notify(n, &d, n->fallback[0] ? NULL : ctype, payload);
 	if (rc == -ENOTCONN) {
-		schedule_retry(n, 430, "flow-closed");
+		/* The connection closed and se_flowmark has not marked it yet: the same as a
+		 * broken binding, the target waits for the endpoint's next REGISTER. */
+		notify_wait(n, 0, "flow-broken");
 		return;
 	}
 	if (rc < 0) {
@@ -753,6 +839,15 @@ static void send_single(struct se_notify *n, const redisReply *r)
 	status_update(n, 0, "sent", 0, "", false, NULL);
 }
 
+static void ack_done(struct cm_redis *r, redisReply *reply, void *data)
+{
+	struct se_edge *e = data;
+
+	e->pending--;
+	if (reply && reply->type == REDIS_REPLY_ERROR)
+		cm_log_warn("wake-up acknowledgement failed: %s", reply->str);
+}
+
 static void fetch_done(struct cm_redis *redis, redisReply *reply, void *data)
 {
 	struct se_notify *n = data;
@@ -761,6 +856,12 @@ static void fetch_done(struct cm_redis *redis, redisReply *reply, void *data)
 	n->e->pending--;
 	if (n->e->closing)
 		goto out;
+	if (!reply && !n->e->draining) {
+		/* The script may have run (and claimed the target for n) before the connection
+		 * went: only n itself may send it now, so n tries again later. */
+		schedule_retry(n, 503, "redis-lost");
+		goto out;
+	}
 	if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
 	    !(verdict = rstr(reply, 0))) {
 		cm_log_warn("notify dropped request-id=%s binding=%s: cannot read request (%s)",
@@ -771,7 +872,10 @@ static void fetch_done(struct cm_redis *redis, redisReply *reply, void *data)
 		goto out;
 	}
 	if (strcmp(verdict, "ok") == 0) {
-		send_single(n, reply);
+		if (n->e->draining)
+			notify_handback(n);
+		else
+			send_single(n, reply);
 	} else if (strcmp(verdict, "no-request") == 0) {
 		cm_log_warn("notify dropped ref=%s binding=%s: no such request", n->ref[0], n->bid);
 	} else if (strcmp(verdict, "final") == 0 || strcmp(verdict, "done") == 0) {
@@ -782,10 +886,22 @@ static void fetch_done(struct cm_redis *redis, redisReply *reply, void *data)
 		cm_log_info("notify handed over ref=%s binding=%s to edge=%s", n->ref[0], n->bid,
 			    edge ? edge : "-");
 		status_update(n, 0, "moved", 480, "binding-moved", true, edge);
+	} else if (strcmp(verdict, "broken") == 0) {
+		notify_wait(n, 0, "flow-broken");
 	} else if (strcmp(verdict, "unsubscribed") == 0) {
 		notify_wait(n, 480, "not-subscribed");
 	} else {
 		notify_wait(n, 480, "binding-gone");
+	}
+	if (n->entry[0]) {
+		/* Handled (claimed, skipped or handed on): the stream entry is done with. */
+		char key[sizeof(SE_KEY_WAKE) + SE_EDGE_ID_MAX + 1];
+
+		cm_snprintf(key, sizeof(key), "%s%s", SE_KEY_WAKE, n->e->cfg->edge_id);
+		if (cm_redis_command(n->e->redis, ack_done, n->e, "XACK %s %s %s", key,
+				     SE_WAKE_GROUP, n->entry) == 0)
+			n->e->pending++;
+		n->entry[0] = '\0';
 	}
 out:
 	notify_unref(n);
@@ -806,8 +922,8 @@ static void fetch(struct se_notify *n)
 {
 	struct se_edge *e = n->e;
 	char keys[2][sizeof(CM_KEY_BINDING) + SE_REF_MAX + 8], now[24];
-	const char *argv[6];
-	size_t argvlen[6];
+	const char *argv[8];
+	size_t argvlen[8];
 	int rc;
 
 	if (e->pending >= SE_PENDING_MAX) {
@@ -819,7 +935,8 @@ static void fetch(struct se_notify *n)
 	cm_snprintf(now, sizeof(now), "%lld", (long long)se_now_ms());
 	argv[0] = keys[0], argv[1] = keys[1], argv[2] = now, argv[3] = e->cfg->edge_id;
 	argv[4] = SE_DEFAULT_PACKAGE, argv[5] = n->bid;
-	for (int i = 0; i < 6; i++)
+	argv[6] = n->claim, argv[7] = se_wake_token(e);
+	for (int i = 0; i < 8; i++)
 		argvlen[i] = strlen(argv[i]);
 	/* The request's creation time, for the end-to-end histograms: pipelined just before
 	 * the fetch on the same connection, so it is known when the NOTIFY goes out. */
@@ -828,17 +945,28 @@ static void fetch(struct se_notify *n)
 		n->refs++;
 		e->pending++;
 	}
-	rc = cm_redis_eval(e->redis, &fetch_script, fetch_done, n, 2, 6, argv, argvlen);
+	rc = cm_redis_eval(e->redis, &fetch_script, fetch_done, n, 2, 8, argv, argvlen);
+	if (rc < 0 && n->fetched) {
+		/* An earlier fetch of n may hold the claim: keep trying until Redis is back. */
+		schedule_retry(n, 503, "redis-down");
+		return;
+	}
 	if (rc < 0) {
 		cm_log_warn("notify dropped ref=%s binding=%s: %s", n->ref[0], n->bid,
 			    strerror(-rc));
 		return;
 	}
+	n->fetched = true;
 	n->refs++;
 	e->pending++;
 }
 
 void se_notify_ref(struct se_edge *e, const char *ref, const char *bid)
+{
+	se_notify_entry(e, ref, bid, NULL);
+}
+
+void se_notify_entry(struct se_edge *e, const char *ref, const char *bid, const char *entry)
 {
 	struct se_notify *n;
 
@@ -851,6 +979,8 @@ void se_notify_ref(struct se_edge *e, const char *ref, const char *bid)
 	}
 	cm_snprintf(n->ref[0], sizeof(n->ref[0]), "%s", ref);
 	cm_snprintf(n->reqid, sizeof(n->reqid), "%s", ref);
+	if (entry)
+		cm_snprintf(n->entry, sizeof(n->entry), "%s", entry);
 	fetch(n);
 	notify_unref(n);
 }
@@ -899,14 +1029,15 @@ static void on_wakeup(struct cm_redis *r, const char *channel, const char *msg, 
 	struct se_edge *e = data;
 	char ref[SE_REF_MAX + 1], bid[SE_BINDING_ID_LEN + 1];
 
-	if (e->closing)
+	if (e->closing || e->draining)
 		return;
 	if (se_notify_parse_wakeup(msg, len, ref, bid) < 0) {
 		cm_log_warn("ignoring malformed wake-up on %s: '%.*s'", channel,
 			    (int)(len > 200 ? 200 : len), msg);
 		return;
 	}
-	se_notify_ref(e, ref, bid);
+	/* Only a doorbell: the stream entry written with it is what gets sent (se_wake.h). */
+	se_wake_kick(e);
 }
 
 int se_notify_start(struct se_edge *e)
@@ -934,4 +1065,42 @@ void se_notify_shutdown(struct se_edge *e)
 		e->n_retries--;
 		notify_unref(n);
 	}
+}
+
+void se_notify_drain(struct se_edge *e)
+{
+	while (e->retries) {
+		struct se_notify *n = e->retries;
+		uv_timer_stop(&n->timer);
+		e->retries = n->rnext;
+		if (e->retries)
+			e->retries->rprevp = &e->retries;
+		n->rnext = NULL;
+		n->rprevp = NULL;
+		e->n_retries--;
+		notify_handback(n);
+		notify_unref(n);
+	}
+}
+
+void se_notify_handback(struct se_edge *e)
+{
+	se_notify_drain(e);
+	while (e->notifies) {
+		struct se_notify *n = e->notifies;
+		nta_outgoing_destroy(n->orq);
+		n->orq = NULL;
+		untrack(n);
+		notify_handback(n);
+		notify_unref(n);
+	}
+}
+
+unsigned se_notify_in_flight(const struct se_edge *e)
+{
+	unsigned k = 0;
+
+	for (const struct se_notify *n = e->notifies; n; n = n->next)
+		k++;
+	return k;
 }

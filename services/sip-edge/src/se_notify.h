@@ -47,6 +47,19 @@ bool se_ref_valid(const char *ref, size_t len);
  * logged and recorded in Redis; nothing is returned or called back.
  */
 void se_notify_ref(struct se_edge *e, const char *ref, const char *bid);
+/* The same for a wake-up read from the edge's stream: entry (the stream entry id, copied) is
+ * acknowledged (XACK) once the target has been claimed, skipped or handed on. */
+void se_notify_entry(struct se_edge *e, const char *ref, const char *bid, const char *entry);
+
+/* Shutdown, first step: every scheduled retry is handed back now (target
+ * waiting:0:edge-shutdown); so are later failures and fetches (e->draining). NOTIFY
+ * transactions in flight go on. */
+void se_notify_drain(struct se_edge *e);
+/* Shutdown, last step: also destroys the NOTIFY transactions still in flight and hands their
+ * targets back the same way. Their Redis updates are sent, not awaited. */
+void se_notify_handback(struct se_edge *e);
+/* NOTIFY transactions in flight. */
+unsigned se_notify_in_flight(const struct se_edge *e);
 
 /* Where and how a NOTIFY goes. All strings are borrowed for the duration of the call. */
 struct se_notify_dest {
@@ -58,6 +71,9 @@ struct se_notify_dest {
 	const char *call_id;
 	uint32_t cseq;
 	const char *route; /* Route header value, "" for none */
+	/* over UDP: where the NOTIFY goes instead of `source` (the first RFC 3327 Path hop of
+	 * the binding), or NULL */
+	const char *next_hop;
 	const char *event; /* Event header value */
 	const char *state; /* Subscription-State header value */
 };

@@ -240,6 +240,7 @@ int se_register_parse(su_home_t *home, const sip_t *sip, const struct se_reg_lim
 		      struct se_reg_req *out, int *status, const char **phrase)
 {
 	const sip_to_t *to = sip->sip_to;
+	const bool ob_usable = se_outbound_usable(sip);
 	long hdr_expires = -1;
 	char *s;
 
@@ -259,8 +260,15 @@ int se_register_parse(su_home_t *home, const sip_t *sip, const struct se_reg_lim
 		if (name && strcasecmp(name, "Expires") == 0)
 			FAIL(400, "Bad Expires");
 	}
-	if (!sip->sip_contact)
-		FAIL(400, "Missing Contact");
+	{
+		int pl = se_path_join(sip, out->path, sizeof(out->path));
+		if (pl == -E2BIG)
+			FAIL(400, "Path Too Long");
+		if (pl < 0)
+			FAIL(400, "Bad Path");
+	}
+	out->path_supported = se_supports(sip, "path");
+	out->first_hop = se_first_hop(sip);
 
 	s = url_as_string(home, to->a_url);
 	if (!s || cm_aor_normalize(s, strlen(s), out->aor, sizeof(out->aor)) < 0)
@@ -291,6 +299,11 @@ int se_register_parse(su_home_t *home, const sip_t *sip, const struct se_reg_lim
 		    (long)(sip->sip_expires->ex_delta > 100000000UL ? 100000000UL
 								    : sip->sip_expires->ex_delta);
 
+	if (!sip->sip_contact) {
+		/* No Contact: a query (RFC 3261 10.2.3); the 200 lists the current contacts. */
+		out->query = true;
+		return 0;
+	}
 	if (sip->sip_contact->m_url->url_type == url_any) {
 		/* RFC 3261 10.3 step 6: "*" only alone and only with Expires: 0. */
 		if (sip->sip_contact->m_next || hdr_expires != 0)
@@ -344,9 +357,31 @@ int se_register_parse(su_home_t *home, const sip_t *sip, const struct se_reg_lim
 			e = lim->max_expires;
 		c->expires = e;
 
-		if (se_binding_id(out->aor, c->instance[0] ? c->instance : c->uri, c->binding_id) <
-		    0)
+		{
+			const char *rid = msg_params_find(m->m_params, "reg-id=");
+			if (!rid && msg_params_find(m->m_params, "reg-id"))
+				rid = "";
+			/* A reg-id without +sip.instance names no flow: it is ignored, as Kamailio
+			 * and other registrars do, and the contact binds as in RFC 3261. */
+			if (rid && !c->instance[0])
+				rid = NULL;
+			if (rid && !(c->reg_id = se_regid_value(rid)))
+				FAIL(400, "Bad reg-id");
+			/* Behind a proxy without outbound support the reg-id is ignored (RFC 5626
+			 * 6); the binding is then the instance's, as without reg-id. */
+			if (c->reg_id && !ob_usable)
+				c->reg_id = 0;
+			out->outbound = out->outbound || c->reg_id;
+		}
+		if (c->reg_id) {
+			char key[SE_INSTANCE_MAX + 32];
+			if (se_flow_key(c->instance, c->reg_id, key, sizeof(key)) < 0 ||
+			    se_binding_id(out->aor, key, c->binding_id) < 0)
+				FAIL(500, "Internal Server Error");
+		} else if (se_binding_id(out->aor, c->instance[0] ? c->instance : c->uri,
+					 c->binding_id) < 0) {
 			FAIL(500, "Internal Server Error");
+		}
 	}
 	return 0;
 }
@@ -405,6 +440,19 @@ void se_register_args(const struct se_reg_req *req, const struct se_reg_origin *
 	arg(a, o->notices ? o->notices : "");
 	arg(a, o->gateway_url ? o->gateway_url : "");
 	arg(a, a->limit);
+	/* RFC 3327 path and RFC 5626 reg-ids (one per contact, "0": none). */
+	{
+		size_t len = 0;
+		a->regids[0] = '\0';
+		for (size_t i = 0; !req->wildcard && i < req->n; i++) {
+			int k = cm_snprintf(a->regids + len, sizeof(a->regids) - len, "%s%lu",
+					    i ? " " : "", req->c[i].reg_id);
+			if (k > 0)
+				len += (size_t)k;
+		}
+	}
+	arg(a, req->path);
+	arg(a, a->regids);
 }
 
 /* Lua: see proto/redis.md. ARGV layout is se_register_args'. */
@@ -418,6 +466,12 @@ struct cm_redis_script se_register_script = {
     "local X = 17 + 7 * n\n"
     "local accepted, pkgs, dpkg = ARGV[X], se_list(ARGV[X + 1]), ARGV[X + 2]\n"
     "local gw, limit = ARGV[X + 4], tonumber(ARGV[X + 5])\n"
+    /* RFC 3327 path of the REGISTER; RFC 5626 reg-id per contact ('0': none). */
+    "local path, regids = ARGV[X + 6], {}\n"
+    "for r in string.gmatch(ARGV[X + 7], '%d+') do\n"
+    "  if r == '0' then r = '' end\n"
+    "  regids[#regids+1] = r\n"
+    "end\n"
     "local acc, urls = {}, {}\n"
     "for _, p in ipairs(se_list(accepted)) do acc[p] = true end\n"
     "for _, l in ipairs(se_list(ARGV[X + 3])) do\n"
@@ -484,8 +538,12 @@ struct cm_redis_script se_register_script = {
     "  local f = {'aor', 'contact', 'uri', 'instance', 'transport', 'source', 'edge', 'flow',\n"
     "    'accepted', 'indexes', 'call_id', 'cseq', 'pending_more', 'pkg:' .. dpkg}\n"
     "  for _, p in ipairs(pkgs) do f[#f+1] = 'pkg:' .. p; f[#f+1] = 'sub:' .. p .. ':expires' end\n"
+    /* A changed path or reg-id, or a broken flow to repair, takes the full path. */
+    "  f[#f+1] = 'path'; f[#f+1] = 'reg_id'; f[#f+1] = 'flow_state'\n"
     "  local o = redis.call('HMGET', bk, unpack(f))\n"
-    "  local same = not o[13] and tonumber(o[12]) and tonumber(o[12]) <= cseq\n"
+    "  local nf = #f\n"
+    "  local same = not o[13] and tonumber(o[12]) and tonumber(o[12]) <= cseq and\n"
+    "    (o[nf - 2] or '') == path and (o[nf - 1] or '') == (regids[1] or '') and not o[nf]\n"
     "  for i = 1, #want do\n"
     "    if not same then break end\n"
     "    if o[i] ~= want[i] then same = false end\n"
@@ -534,7 +592,8 @@ struct cm_redis_script se_register_script = {
     "  if exp == 0 then\n"
     "    remove(bid)\n"
     "  else\n"
-    "    local o = redis.call('HMGET', bk, 'indexes', 'edge', 'flow', 'source', 'pending_more')\n"
+    "    local o = redis.call('HMGET', bk, 'indexes', 'edge', 'flow', 'source', 'pending_more',\n"
+    "      'flow_state')\n"
     "    local isnew = not o[2]\n"
     /* A registration from a new flow may reach a device that earlier NOTIFYs missed. */
     "    local moved = o[2] and (o[2] ~= edge or (o[3] or '') ~= flow or\n"
@@ -554,7 +613,10 @@ struct cm_redis_script se_register_script = {
     "      'uri', ARGV[b + 2], 'instance', ARGV[b + 3], 'transport', ARGV[9],\n"
     "      'source', source, 'edge', edge, 'flow', flow, 'accepted', accepted,\n"
     "      'expires', ARGV[b + 4], 'call_id', callid, 'cseq', ARGV[5],\n"
-    "      'user_agent', ARGV[6], 'updated', ARGV[2], 'indexes', table.concat(idx, '\\n'))\n"
+    "      'user_agent', ARGV[6], 'updated', ARGV[2], 'indexes', table.concat(idx, '\\n'),\n"
+    "      'path', path, 'reg_id', regids[i + 1] or '')\n"
+    /* A new REGISTER repairs a broken flow (proto/redis.md "Bindings"). */
+    "    if o[6] then redis.call('HDEL', bk, 'flow_state') end\n"
     "    redis.call('PEXPIREAT', bk, ARGV[b + 4])\n"
     "    for _, k in ipairs(idx) do\n"
     "      redis.call('ZADD', k, ARGV[b + 4], bid)\n"
@@ -577,10 +639,10 @@ struct cm_redis_script se_register_script = {
     "    end\n"
     "    local sub = se_set_subscribed(bk, dpkg)\n"
     "    local got, more = {}, false\n"
-    "    if #have > 0 and (isnew or newly or moved or o[5] == '1') then\n"
+    "    if #have > 0 and (isnew or newly or moved or o[5] == '1' or o[6]) then\n"
     "      if #claims / 2 >= limit then more = true\n"
     "      else more = se_claim(bk, bid, idx, now, limit - #claims / 2, false, false,\n"
-    "        got, dpkg) end\n"
+    "        got, dpkg, isnew or moved) end\n"
     "    end\n"
     "    for _, ref in ipairs(got) do claims[#claims+1] = bid; claims[#claims+1] = ref end\n"
     "    if more then redis.call('HSET', bk, 'pending_more', '1')\n"

@@ -17,6 +17,7 @@
 
 #include "cm/device.h"
 #include "cm/redis.h"
+#include "se_outbound.h"
 
 #define SE_REG_CONTACTS_MAX 16 /* Contacts in one REGISTER */
 #define SE_AOR_BINDINGS_MAX 32 /* live bindings of one AOR */
@@ -36,6 +37,8 @@ struct se_contact {
 	char idx_mac[SE_KEY_MAX];	    /* "" when absent */
 	/* Packages of an RFC 3840 `+sip.events` feature tag, lower-cased, LF-separated. */
 	char ftags[SE_FTAGS_MAX];
+	/* RFC 5626 reg-id of an outbound flow (then the binding id is the flow's), or 0. */
+	unsigned long reg_id;
 };
 
 struct se_reg_req {
@@ -46,7 +49,12 @@ struct se_reg_req {
 	uint32_t cseq;
 	const char *user_agent; /* "" when absent */
 	bool subscribed;
-	bool wildcard; /* Contact: * with Expires: 0 */
+	bool wildcard;	/* Contact: * with Expires: 0 */
+	bool query;	/* no Contact: RFC 3261 10.3 query, answered with the current contacts */
+	bool outbound;	/* some Contact is an RFC 5626 flow: the 200 carries Require: outbound */
+	bool first_hop; /* se_first_hop: the 200 of an outbound registration has Flow-Timer */
+	bool path_supported;	/* Supported: path; the 200 then echoes the Path headers */
+	char path[SE_PATH_MAX]; /* the Path headers, se_path_join; "" when none */
 	size_t n;
 	struct se_contact c[SE_REG_CONTACTS_MAX];
 };
@@ -93,7 +101,10 @@ int se_binding_id(const char *aor, const char *key, char out[SE_BINDING_ID_LEN +
  * Extracts a REGISTER into out. Strings that are not borrowed from the message are
  * allocated in home (use the message's home so they live as long as it). On failure returns
  * a negative errno and sets *status and *phrase for the reply (400 for malformed headers,
- * 423 for an interval below min-expires: the caller then adds Min-Expires).
+ * 423 for an interval below min-expires: the caller then adds Min-Expires). A REGISTER
+ * without Contact is a query (out->query, out->n == 0). A reg-id without +sip.instance is
+ * ignored; a reg-id is otherwise only honoured when se_outbound_usable(). A malformed
+ * Path is a 400; a Path without `Supported: path` is stored anyway (Kamailio's "lazy" mode).
  */
 int se_register_parse(su_home_t *home, const sip_t *sip, const struct se_reg_limits *lim,
 		      struct se_reg_req *out, int *status, const char **phrase);
@@ -116,7 +127,7 @@ struct se_reg_origin {
 
 #define SE_REG_ARGS_FIXED 16
 #define SE_REG_ARGS_PER_CONTACT 7
-#define SE_REG_ARGS_TRAIL 6 /* after the contacts: package settings */
+#define SE_REG_ARGS_TRAIL 8 /* after the contacts: package settings, path, reg-ids */
 #define SE_REG_ARGS_MAX                                                                            \
 	(SE_REG_ARGS_FIXED + SE_REG_ARGS_PER_CONTACT * SE_REG_CONTACTS_MAX + SE_REG_ARGS_TRAIL)
 
@@ -126,6 +137,7 @@ struct se_reg_args {
 	const char *argv[SE_REG_ARGS_MAX];
 	size_t argvlen[SE_REG_ARGS_MAX];
 	char now[24], cseq[16], maxb[16], n[16], limit[16];
+	char regids[SE_REG_CONTACTS_MAX * 12 + 1]; /* one per contact, space-separated */
 	char exp[SE_REG_CONTACTS_MAX][24];
 	char idx[SE_REG_CONTACTS_MAX][2 * SE_KEY_MAX + 2];
 };

@@ -283,7 +283,22 @@ static void reg_done(struct cm_redis *redis, redisReply *reply, void *data)
 		reg_reply(r, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
 		return;
 	}
-	reg_reply(r, SIP_200_OK, TAG_IF(*contacts, SIPTAG_CONTACT_STR(contacts)), TAG_END());
+	if (r->req.query)
+		cm_log_info("register query aor=%s contacts=%zu source=%s transport=%s", r->req.aor,
+			    list->elements / 2, r->source, r->transport);
+	{
+		/* RFC 5626 6: Require: outbound for an outbound registration, Flow-Timer when we
+		 * are its first hop; RFC 3327 5.3: the Path headers echoed when the UA supports
+		 * path (stored either way, as Kamailio's "lazy" path mode does). */
+		char ft[40];
+		const struct se_reg_req *q = &r->req;
+		cm_snprintf(ft, sizeof(ft), "Flow-Timer: %ld", e->cfg->flow_timer);
+		reg_reply(r, SIP_200_OK, TAG_IF(*contacts, SIPTAG_CONTACT_STR(contacts)),
+			  TAG_IF(q->outbound, SIPTAG_REQUIRE_STR("outbound")),
+			  TAG_IF(q->outbound && q->first_hop, SIPTAG_HEADER_STR(ft)),
+			  TAG_IF(q->path[0] && q->path_supported, SIPTAG_PATH_STR(q->path)),
+			  TAG_END());
+	}
 	/* Queued delivery: after the 200, so the endpoint knows it is registered. */
 	for (size_t k = 0; claims && k + 1 < claims->elements; k += 2) {
 		const char *ref = claims->element[k + 1]->str;

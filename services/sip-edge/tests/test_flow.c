@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../../../common/tests/check.h"
+#include "cm/str.h"
 #include "se_flow.h"
 
 struct fake {
@@ -25,6 +26,18 @@ static void funref(void *tp)
 static bool fclosed(void *tp)
 {
 	return ((struct fake *)tp)->closed;
+}
+
+static int reaped;
+static uint64_t reaped_id;
+static char reaped_bid[40];
+
+static void on_reap(void *ctx, uint64_t id, const char *bid)
+{
+	(void)ctx;
+	reaped++;
+	reaped_id = id;
+	cm_snprintf(reaped_bid, sizeof(reaped_bid), "%s", bid);
 }
 
 int main(void)
@@ -63,7 +76,22 @@ int main(void)
 	se_flows_put(f, ia);
 	a.closed = true;
 	CHECK(se_flows_tport(f, ia) == NULL);
+	/* kept until reaped, which reports the live binding once */
+	CHECK(a.refs == 1 && se_flows_count(f) == 1);
+	CHECK(se_flows_sweep(f, 3000) == 0);
+	CHECK(se_flows_reap(f, 3000, on_reap, NULL) == 1);
+	CHECK(reaped == 1 && reaped_id == ia && strcmp(reaped_bid, "b1") == 0);
 	CHECK(a.refs == 0 && se_flows_count(f) == 0);
+	CHECK(se_flows_reap(f, 3000, on_reap, NULL) == 0 && reaped == 1);
+	/* an expired binding is not reported; a flow with a REGISTER in flight waits */
+	a.closed = false;
+	CHECK(se_flows_get(f, &a, &ia) == 0);
+	CHECK(se_flows_bind(f, ia, "old", 100) == 0);
+	a.closed = true;
+	CHECK(se_flows_reap(f, 3000, on_reap, NULL) == 0);
+	se_flows_put(f, ia);
+	CHECK(se_flows_reap(f, 3000, on_reap, NULL) == 1 && reaped == 1);
+	CHECK(a.refs == 0);
 	a.closed = false;
 	CHECK(se_flows_get(f, &a, &ia) == 0);
 	se_flows_destroy(f);

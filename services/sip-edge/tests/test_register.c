@@ -159,9 +159,9 @@ static void test_parse(void)
 	rc = run(HDRS "Contact: *\r\nContent-Length: 0\r\n\r\n", req, &st, &ph, &m);
 	CHECK(rc < 0 && st == 400);
 	msg_destroy(m);
-	/* Missing Contact */
+	/* No Contact: a query (RFC 3261 10.2.3) */
 	rc = run(HDRS "Content-Length: 0\r\n\r\n", req, &st, &ph, &m);
-	CHECK(rc < 0 && st == 400);
+	CHECK(rc == 0 && req->query && req->n == 0 && !req->wildcard);
 	msg_destroy(m);
 	/* Two contacts */
 	rc = run(HDRS "Contact: <sip:a@10.0.0.1>, <sip:b@10.0.0.2>;expires=120\r\n"
@@ -187,9 +187,11 @@ static void test_args(void)
 		  req, &st, &ph, &m) == 0);
 	se_register_args(req, &o, a);
 	CHECK(a->argc == SE_REG_ARGS_FIXED + SE_REG_ARGS_PER_CONTACT + SE_REG_ARGS_TRAIL);
-	CHECK(strcmp(a->argv[a->argc - 4], "application-server-contact-me") == 0, "%s",
-	      a->argv[a->argc - 4]);
-	CHECK(strcmp(a->argv[a->argc - 1], "0") == 0); /* claim limit */
+	CHECK(strcmp(a->argv[a->argc - 6], "application-server-contact-me") == 0, "%s",
+	      a->argv[a->argc - 6]);
+	CHECK(strcmp(a->argv[a->argc - 3], "0") == 0); /* claim limit */
+	CHECK(strcmp(a->argv[a->argc - 2], "") == 0);  /* path */
+	CHECK(strcmp(a->argv[a->argc - 1], "0") == 0); /* reg-ids */
 	CHECK(strcmp(a->argv[0], "beckon:binding:") == 0);
 	CHECK(strcmp(a->argv[1], "1000000") == 0);
 	CHECK(strcmp(a->argv[6], "edge-a") == 0);

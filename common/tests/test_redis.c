@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Unit tests of the Redis client's settings: the sentinel list and master name parsers
+ * (cm_opt checkers), the timeout bounds, and create/close of a client in Sentinel mode that
+ * never connects (no server needed; the live behaviour is in tests/integration).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "check.h"
+#include "cm/redis.h"
+
+static int parse(const char *s, struct cm_redis_addr *a, size_t *n)
+{
+	return cm_redis_sentinels_parse(s, a, CM_REDIS_SENTINELS_MAX, n);
+}
+
+int main(void)
+{
+	struct cm_redis_addr a[CM_REDIS_SENTINELS_MAX];
+	const char *why = NULL;
+	struct cm_redis *r = NULL;
+	uv_loop_t loop;
+	size_t n = 99;
+
+	CHECK(parse("", a, &n) == 0 && n == 0);
+	CHECK(parse(NULL, a, &n) == 0 && n == 0);
+	CHECK(parse("127.0.0.1:26379", a, &n) == 0 && n == 1);
+	CHECK(strcmp(a[0].host, "127.0.0.1") == 0 && a[0].port == 26379);
+	CHECK(parse("10.0.0.1:1, [::1]:26380 ,localhost:7", a, &n) == 0 && n == 3);
+	CHECK(strcmp(a[1].host, "::1") == 0 && a[1].port == 26380);
+	CHECK(strcmp(a[2].host, "127.0.0.1") == 0 && a[2].port == 7);
+	CHECK(parse("127.0.0.1", a, &n) == -EINVAL, "port is required");
+	CHECK(parse("127.0.0.1:0", a, &n) == -EINVAL);
+	CHECK(parse("127.0.0.1:65536", a, &n) == -EINVAL);
+	CHECK(parse("sentinel-1:26379", a, &n) == -EINVAL, "no host names");
+	CHECK(parse("127.0.0.1:1,,127.0.0.1:2", a, &n) == -EINVAL, "empty item");
+	CHECK(parse("127.0.0.1:1,", a, &n) == -EINVAL, "trailing comma");
+	CHECK(parse(",", a, &n) == -EINVAL);
+	CHECK(parse("::1:26379", a, &n) == -EINVAL, "IPv6 needs brackets");
+	CHECK(parse("1.1.1.1:1,1.1.1.1:2,1.1.1.1:3,1.1.1.1:4,1.1.1.1:5,1.1.1.1:6,1.1.1.1:7,"
+		    "1.1.1.1:8",
+		    a, &n) == 0 &&
+	      n == 8);
+	CHECK(parse("1.1.1.1:1,1.1.1.1:2,1.1.1.1:3,1.1.1.1:4,1.1.1.1:5,1.1.1.1:6,1.1.1.1:7,"
+		    "1.1.1.1:8,1.1.1.1:9",
+		    a, &n) == -EINVAL,
+	      "at most 8");
+	CHECK(cm_redis_check_sentinels("x", &why) == -EINVAL && why && strstr(why, "IP:PORT"));
+	CHECK(cm_redis_check_sentinels("", &why) == 0);
+	CHECK(cm_redis_check_master("beckon", &why) == 0);
+	CHECK(cm_redis_check_master("a.b_c-9", &why) == 0);
+	CHECK(cm_redis_check_master("", &why) == -EINVAL);
+	CHECK(cm_redis_check_master("bad name", &why) == -EINVAL);
+	CHECK(cm_redis_check_master("x%s", &why) == -EINVAL);
+
+	CHECK(uv_loop_init(&loop) == 0);
+	CHECK(cm_redis_create(&loop, "redis://127.0.0.1:1/3", &r) == 0 && r);
+	CHECK(cm_redis_set_timeout(r, -1) == -EINVAL);
+	CHECK(cm_redis_set_timeout(r, 2000) == 0);
+	CHECK(cm_redis_set_sentinels(r, "127.0.0.1:1", "bad name") == -EINVAL);
+	CHECK(cm_redis_set_sentinels(r, "nope", "beckon") == -EINVAL);
+	CHECK(cm_redis_set_sentinels(r, "", "beckon") == 0, "empty list: Sentinel off");
+	/* Port 1 refuses at once: the client keeps asking, never ready, closes cleanly. */
+	CHECK(cm_redis_set_sentinels(r, "127.0.0.1:1,127.0.0.1:2", "beckon") == 0);
+	CHECK(cm_redis_start(r) == 0);
+	CHECK(cm_redis_set_sentinels(r, "", "beckon") == -EBUSY, "only before start");
+	for (int i = 0; i < 20; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	CHECK(!cm_redis_ready(r));
+	CHECK(cm_redis_command(r, NULL, NULL, "PING") == -ENOTCONN);
+	cm_redis_close(r);
+	CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+	CHECK(uv_loop_close(&loop) == 0, "every handle closed");
+	return check_done();
+}

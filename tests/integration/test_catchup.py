@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Reliable wake-ups and dead edges (issue 5, proto/redis.md "Channels", "Liveness").
+
+A wake-up published while sip-edge is cut off from Redis (its connections killed, new ones
+refused through maxclients) is still delivered once the edge is back: it catches up from its
+stream beckon:wake:<edge-id>. Each request reaches the endpoint exactly once, even with extra
+stream entries and doorbells for the same targets. With only the pub/sub connection gone the
+1 s poll delivers on its own. An edge killed with -9 loses its liveness key; new requests for
+its endpoint then wait (target `waiting:0:edge-down`) and go out when the endpoint registers
+on another edge (so does a request whose NOTIFY was unanswered on the dead edge), or when the
+edge comes back under the same id."""
+import _path  # noqa: F401
+import beckon
+from beckon import check, wait_for
+from sipua import SipUA
+
+P = beckon.PACKAGE
+
+
+def client_ids(c):
+    out = set()
+    for line in c("CLIENT", "LIST").splitlines():
+        f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+        out.add(f["id"])
+    return out
+
+
+def post(gw, app, device, rid, ttl=60):
+    r = gw.post({"device": device, "request_id": rid, "ttl_s": ttl,
+                 "server": {"host": "127.0.0.1", "port": app.port}})
+    check(r.status == 202 and r.json.get("status") == "queued", f"POST {rid} → {r}")
+
+
+def notifies_for(ua, rid):
+    return [m for m in ua.received() if f"request-id={rid}" in m.body]
+
+
+def binding_of(c, user):
+    ids = c("ZRANGE", f"beckon:dev:num:{user}", 0, -1)
+    check(len(ids) == 1, f"bindings of {user}: {ids}")
+    return ids[0]
+
+
+def test_catchup_after_disconnect(env):
+    r = env.redis()
+    c = r.client()
+    mine = client_ids(c)
+    edge = env.sip_edge(r)
+    edge_conns = wait_for(lambda: (lambda s: s if len(s) >= 2 else None)(client_ids(c) - mine),
+                          "the edge's two Redis connections")
+    gw = env.gateway(r)
+    app = env.app_server()
+    user = "7546658701"
+    ua = SipUA(env, edge, user)
+    ua.register()
+
+    # Cut the edge off: no new connection is accepted, its own ones are killed.
+    mark = edge.proc.mark()
+    n = len(c("CLIENT", "LIST").splitlines())
+    c("CONFIG", "SET", "maxclients", str(n - len(edge_conns)))
+    for i in edge_conns:
+        c("CLIENT", "KILL", "ID", i)
+    edge.proc.wait_log("redis disconnected", since=mark)
+    check(c("PUBSUB", "NUMSUB", "beckon:edge:edge-a")[1] == 0, "edge still subscribed")
+    # Still counted alive (a cut shorter than the key's 3 s): keep its key for the test.
+    alive = c("GET", "beckon:alive:edge:edge-a")
+    check(alive and alive.startswith("edge-a/"), f"liveness value {alive!r}")
+    c("SET", "beckon:alive:edge:edge-a", alive, "PX", "10000")
+    rids = [f"cu-{i}" for i in range(5)]
+    for rid in rids:
+        post(gw, app, user, rid)
+    bid = binding_of(c, user)
+    for rid in rids:
+        t = c("HGET", f"beckon:req:default:{rid}", f"target:{bid}")
+        check(t == "queued", f"{rid} target {t}, want queued")
+    check(c("XLEN", "beckon:wake:edge-a") >= len(rids), "wake-ups not in the edge's stream")
+    check(not notifies_for(ua, rids[0]), "NOTIFY sent while the edge was cut off")
+
+    # Back: the edge catches up from its stream.
+    mark = edge.proc.mark()
+    c("CONFIG", "SET", "maxclients", "10000")
+    edge.proc.wait_log("redis connected", since=mark)
+    for rid in rids:
+        gw.wait_status(rid, "delivered")
+
+    # Duplicate entries and doorbells for delivered targets send nothing.
+    for rid in rids:
+        c("XADD", "beckon:wake:edge-a", "*", "ref", f"default:{rid}", "bid", bid)
+        c("PUBLISH", "beckon:edge:edge-a", f"default:{rid} {bid}")
+    post(gw, app, user, "cu-fence")
+    gw.wait_status("cu-fence", "delivered")
+    wait_for(lambda: c("XPENDING", "beckon:wake:edge-a", "sip-edge")[0] == 0,
+             "every stream entry acknowledged")
+    for rid in rids + ["cu-fence"]:
+        got = notifies_for(ua, rid)
+        check(len(got) == 1, f"{rid} NOTIFYed {len(got)} times, want exactly 1")
+    c.close()
+
+
+def test_pubsub_lost_poll_delivers(env):
+    r, edge, gw, app = env.stack()
+    c = r.client()
+    user = "7546658702"
+    ua = SipUA(env, edge, user)
+    ua.register()
+    # Lose only the doorbell: kill the pub/sub connection and refuse its reconnect.
+    subs = [line for line in c("CLIENT", "LIST").splitlines() if " sub=1 " in line]
+    check(len(subs) == 1, f"pub/sub connections: {subs}")
+    n = len(c("CLIENT", "LIST").splitlines())
+    c("CONFIG", "SET", "maxclients", str(n - 1))
+    c("CLIENT", "KILL", "TYPE", "pubsub")
+    wait_for(lambda: c("PUBSUB", "NUMSUB", "beckon:edge:edge-a")[1] == 0, "no subscriber")
+    # A doorbell and a second entry for the same target: still one NOTIFY.
+    post(gw, app, user, "poll-1")
+    bid = binding_of(c, user)
+    c("XADD", "beckon:wake:edge-a", "*", "ref", "default:poll-1", "bid", bid)
+    gw.wait_status("poll-1", "delivered", timeout=10)
+    c("CONFIG", "SET", "maxclients", "10000")
+    post(gw, app, user, "poll-fence")
+    gw.wait_status("poll-fence", "delivered")
+    check(len(notifies_for(ua, "poll-1")) == 1, f"poll-1 NOTIFYs {notifies_for(ua, 'poll-1')}")
+    c.close()
+
+
+def test_dead_edge_then_register_elsewhere(env):
+    r = env.redis()
+    c = r.client()
+    gw = env.gateway(r)
+    app = env.app_server()
+    edge_a = env.sip_edge(r, edge_id="edge-a")
+    edge_b = env.sip_edge(r, edge_id="edge-b")
+    user = "7546658703"
+    ua = SipUA(env, edge_a, user, instance="urn:uuid:00000000-0000-4000-8000-000000008703")
+    ua.register()
+    bid = binding_of(c, user)
+    # An unanswered NOTIFY on edge-a: the target is `sent` there when it dies.
+    ua.answer = lambda m: None
+    ua._respond = lambda req, code, addr: None
+    post(gw, app, user, "dead-sent")
+    ua.wait_request(lambda m: "request-id=dead-sent" in m.body, "the first NOTIFY")
+    wait_for(lambda: c("HGET", "beckon:req:default:dead-sent", f"target:{bid}") == "sent",
+             "target sent")
+
+    edge_a.proc.check_clean = False
+    edge_a.proc.p.kill()
+    edge_a.proc.p.wait()
+    wait_for(lambda: c("EXISTS", "beckon:alive:edge:edge-a") == 0,
+             "edge-a's liveness key to expire", timeout=6)
+    post(gw, app, user, "dead-new")
+    t = c("HGET", "beckon:req:default:dead-new", f"target:{bid}")
+    check(t == "waiting:0:edge-down", f"target {t}, want waiting:0:edge-down")
+    check(gw.get("dead-new").json.get("status") == "queued", "request not queued")
+    check(c("ZSCORE", "beckon:pending:num:" + user, "default:dead-new") is not None,
+          "request not in its pending set")
+
+    # The endpoint registers on edge-b: both go out from there.
+    ua.answer = lambda m: 200
+    del ua._respond  # back to the class's method
+    ua.edge = ("127.0.0.1", edge_b.sip_port)
+    ua.register()
+    for rid in ("dead-new", "dead-sent"):
+        gw.wait_status(rid, "delivered")
+    check(c("HGET", "beckon:binding:" + bid, "edge") == "edge-b", "binding not on edge-b")
+    check(len(notifies_for(ua, "dead-new")) == 1, "dead-new NOTIFYed more than once")
+    c.close()
+
+
+def test_dead_edge_same_id_returns(env):
+    """kill -9 and a restart under the same id: a request created while the edge was down
+    (target waiting:0:edge-down) goes out from the new process without a new REGISTER, from
+    the entry the gateway added to the edge's (still existing) stream."""
+    r = env.redis()
+    c = r.client()
+    gw = env.gateway(r)
+    app = env.app_server()
+    edge = env.sip_edge(r, edge_id="edge-s")
+    user = "7546658704"
+    ua = SipUA(env, edge, user)
+    ua.register()
+    bid = binding_of(c, user)
+    edge.proc.check_clean = False
+    edge.proc.p.kill()
+    edge.proc.p.wait()
+    wait_for(lambda: c("EXISTS", "beckon:alive:edge:edge-s") == 0,
+             "edge-s's liveness key to expire", timeout=6)
+    post(gw, app, user, "back-1")
+    t = c("HGET", "beckon:req:default:back-1", f"target:{bid}")
+    check(t == "waiting:0:edge-down", f"target {t}, want waiting:0:edge-down")
+    edge2 = beckon.SipEdge(env, r, edge_id="edge-s")
+    ua.edge = ("127.0.0.1", edge2.sip_port)
+    gw.wait_status("back-1", "delivered")
+    check(len(notifies_for(ua, "back-1")) == 1, "back-1 not NOTIFYed exactly once")
+    c.close()
+
+
+if __name__ == "__main__":
+    beckon.main(globals())
