@@ -26,6 +26,8 @@
  *
  * Sentinel: before each connect we ask the sentinels in turn (each with a short timeout)
  * SENTINEL get-master-addr-by-name; the command connection then checks ROLE says master.
+ * A sentinel given by host name (a compose or Kubernetes service) is looked up with
+ * uv_getaddrinfo just before it is asked, in every round, so a moved pod is found again.
  * A READONLY reply, another role, a disconnect or a timeout makes the next connect ask
  * again, and a pub/sub connection to one sentinel hears +switch-master, so a failover is
  * followed at once rather than when Sentinel gets round to demoting the old master. Writes
@@ -100,6 +102,7 @@ struct cm_redis {
 	bool drop_cmd, drop_ps; /* asked from inside a hiredis callback; done by the tick */
 	/* Sentinel */
 	struct cm_redis_addr sentinels[CM_REDIS_SENTINELS_MAX];
+	char s_ip[CM_REDIS_SENTINELS_MAX][INET6_ADDRSTRLEN]; /* their addresses ("": unknown) */
 	size_t n_sentinels;
 	char master[CM_REDIS_MASTER_MAX + 1];
 	bool resolved;	     /* host/port is the sentinels' current answer */
@@ -913,12 +916,10 @@ static void s_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 
 static void release(struct cm_redis *r);
 
-static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+/* The address a look-up found (ip[0] == '\0' if none), and frees res. */
+static void gai_pick(int status, struct addrinfo *res, char ip[INET6_ADDRSTRLEN])
 {
-	struct cm_redis *r = req->data;
-	char ip[INET6_ADDRSTRLEN] = "";
-
-	r->gai_busy = false;
+	ip[0] = '\0';
 	if (status == 0 && res) {
 		/* IPv4 first: "localhost" often lists ::1 first while servers bind 127.0.0.1. */
 		const struct addrinfo *ai = res;
@@ -932,10 +933,33 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		a = ai->ai_family == AF_INET6
 			? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr
 			: (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr;
-		if (!inet_ntop(ai->ai_family, a, ip, sizeof(ip)))
+		if (!inet_ntop(ai->ai_family, a, ip, INET6_ADDRSTRLEN))
 			ip[0] = '\0';
 	}
 	uv_freeaddrinfo(res);
+}
+
+/* Starts a look-up of name on r->gai (one at a time: a sentinel's name before it is asked,
+ * or the master's name after). Returns 0 or a negative errno. */
+static int gai_start(struct cm_redis *r, uv_getaddrinfo_cb cb, const char *name)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
+	int rc = uv_getaddrinfo(r->loop, &r->gai, cb, name, NULL, &hints);
+
+	if (rc < 0)
+		return rc;
+	r->gai_busy = true;
+	r->open_handles++;
+	return 0;
+}
+
+static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct cm_redis *r = req->data;
+	char ip[INET6_ADDRSTRLEN];
+
+	r->gai_busy = false;
+	gai_pick(status, res, ip);
 	if (r->closing) {
 		release(r);
 		return;
@@ -981,14 +1005,9 @@ static void s_timer_cb(uv_timer_t *t)
 	cm_log_info("redis sentinel %s:%d: master %s is %s:%d", s_cur(r)->host, s_cur(r)->port,
 		    r->master, r->host, r->port);
 	if (r->s_name) {
-		struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
-
 		/* hiredis would resolve it with a blocking getaddrinfo on the loop. */
-		if (uv_getaddrinfo(r->loop, &r->gai, gai_cb, r->host, NULL, &hints) == 0) {
-			r->gai_busy = true;
-			r->open_handles++;
+		if (gai_start(r, gai_cb, r->host) == 0)
 			return;
-		}
 		resolve_next(r);
 		return;
 	}
@@ -998,37 +1017,80 @@ static void s_timer_cb(uv_timer_t *t)
 	conn_connect(&r->cmd);
 }
 
+/* Asks the current sentinel (s_k), at address ip, for the master. Returns 0 if the query
+ * is under way (s_timer_cb ends it), -1 if it could not be sent. */
+static int s_query(struct cm_redis *r, const char *ip)
+{
+	const struct cm_redis_addr *a = s_cur(r);
+	redisAsyncContext *ac = redisAsyncConnect(ip, a->port);
+
+	if (!ac)
+		return -1;
+	if (ac->err || adapter_attach(r->loop, ac) < 0) {
+		if (log_now(&r->cmd))
+			cm_log_warn("redis sentinel %s:%d unreachable: %s", a->host, a->port,
+				    ac->err ? ac->errstr : "out of memory");
+		redisAsyncFree(ac);
+		return -1;
+	}
+	ac->data = r;
+	redisAsyncSetConnectCallback(ac, s_on_connect);
+	redisAsyncSetDisconnectCallback(ac, s_on_disconnect);
+	if (redisAsyncCommand(ac, s_reply_cb, r, "SENTINEL get-master-addr-by-name %s",
+			      r->master) != REDIS_OK) {
+		redisAsyncFree(ac);
+		return -1;
+	}
+	r->s_ac = ac;
+	uv_timer_start(&r->s_timer, s_timer_cb, sentinel_wait_ms(r), 0);
+	return 0;
+}
+
+/* A sentinel's name, looked up again in every round: a compose or Kubernetes service
+ * moves when its container or pod is replaced. */
+static void s_gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct cm_redis *r = req->data;
+	const struct cm_redis_addr *a;
+	char ip[INET6_ADDRSTRLEN];
+
+	r->gai_busy = false;
+	gai_pick(status, res, ip);
+	if (r->closing) {
+		release(r);
+		return;
+	}
+	r->open_handles--;
+	a = s_cur(r);
+	if (!ip[0]) {
+		if (log_now(&r->cmd))
+			cm_log_warn("redis sentinel %s:%d: cannot resolve host name: %s", a->host,
+				    a->port, status ? uv_strerror(status) : "no address");
+		resolve_next(r);
+		return;
+	}
+	snprintf(r->s_ip[r->s_k], sizeof(r->s_ip[r->s_k]), "%s", ip);
+	if (s_query(r, ip) < 0)
+		resolve_next(r);
+}
+
 static void resolve_next(struct cm_redis *r)
 {
 	r->s_found = false;
 	r->s_name = false;
 	while (r->s_i < r->n_sentinels) {
-		const struct cm_redis_addr *a;
-		redisAsyncContext *ac;
+		unsigned char buf[16];
+		const char *h;
 
 		r->s_k = (r->s_first + r->s_i++) % r->n_sentinels;
-		a = s_cur(r);
-		ac = redisAsyncConnect(a->host, a->port);
-		if (!ac)
-			continue;
-		if (ac->err || adapter_attach(r->loop, ac) < 0) {
-			if (log_now(&r->cmd))
-				cm_log_warn("redis sentinel %s:%d unreachable: %s", a->host,
-					    a->port, ac->err ? ac->errstr : "out of memory");
-			redisAsyncFree(ac);
+		h = s_cur(r)->host;
+		if (inet_pton(AF_INET, h, buf) != 1 && inet_pton(AF_INET6, h, buf) != 1) {
+			if (gai_start(r, s_gai_cb, h) == 0)
+				return;
 			continue;
 		}
-		ac->data = r;
-		redisAsyncSetConnectCallback(ac, s_on_connect);
-		redisAsyncSetDisconnectCallback(ac, s_on_disconnect);
-		if (redisAsyncCommand(ac, s_reply_cb, r, "SENTINEL get-master-addr-by-name %s",
-				      r->master) != REDIS_OK) {
-			redisAsyncFree(ac);
-			continue;
-		}
-		r->s_ac = ac;
-		uv_timer_start(&r->s_timer, s_timer_cb, sentinel_wait_ms(r), 0);
-		return;
+		if (s_query(r, h) == 0)
+			return;
 	}
 	r->resolving = false;
 	if (log_now(&r->cmd))
@@ -1117,7 +1179,13 @@ static void watch_connect(struct cm_redis *r)
 	if (r->closing || r->w_ac || !r->n_sentinels)
 		return;
 	a = &r->sentinels[r->w_idx % r->n_sentinels];
-	ac = redisAsyncConnect(a->host, a->port);
+	/* A name's address from the last round (the one that answered was just resolved);
+	 * one not known yet, or gone stale, fails here and the watch moves on. */
+	if (!r->s_ip[r->w_idx % r->n_sentinels][0]) {
+		watch_retry(r);
+		return;
+	}
+	ac = redisAsyncConnect(r->s_ip[r->w_idx % r->n_sentinels], a->port);
 	if (!ac) {
 		watch_retry(r);
 		return;
@@ -1272,7 +1340,10 @@ int cm_redis_set_wait_replicas(struct cm_redis *r, long n)
 	return 0;
 }
 
-int cm_redis_sentinels_parse(const char *list, struct cm_redis_addr *out, size_t max, size_t *n)
+/* The parser behind cm_redis_sentinels_parse; *why says what is wrong, for the setting's
+ * error message. */
+static int sentinels_parse(const char *list, struct cm_redis_addr *out, size_t max, size_t *n,
+			   const char **why)
 {
 	const char *p = list;
 
@@ -1291,16 +1362,30 @@ int cm_redis_sentinels_parse(const char *list, struct cm_redis_addr *out, size_t
 		}
 		while (len && p[len - 1] == ' ')
 			len--;
-		if (!len || *n >= max || cm_hostport_parse(p, len, &hp) < 0 || hp.port < 1)
+		if (!len) {
+			*why = "has an empty entry (want HOST:PORT,HOST:PORT,...)";
 			return -EINVAL;
-		if (hp.kind == CM_HOST_NAME) {
-			/* No names: hiredis would resolve them with a blocking getaddrinfo. */
-			if (hp.host.len != 9 || strncasecmp(hp.host.p, "localhost", 9) != 0)
-				return -EINVAL;
-			snprintf(a->host, sizeof(a->host), "127.0.0.1");
+		}
+		if (*n >= max) {
+			*why = "has more than 8 entries";
+			return -EINVAL;
+		}
+		if (cm_hostport_parse(p, len, &hp) < 0 || !hp.host.len) {
+			*why = "has an entry that is not HOST:PORT (HOST: IPv4, [IPv6] or a name)";
+			return -EINVAL;
+		}
+		if (hp.port < 1) {
+			*why = "has an entry whose port is missing or not 1..65535 (HOST:PORT)";
+			return -EINVAL;
+		}
+		if (hp.kind == CM_HOST_NAME && hp.host.len == 9 &&
+		    strncasecmp(hp.host.p, "localhost", 9) == 0) {
+			snprintf(a->host, sizeof(a->host), "127.0.0.1"); /* no look-up needed */
 		} else {
-			if (hp.host.len >= sizeof(a->host))
+			if (hp.host.len >= sizeof(a->host)) {
+				*why = "has a host name longer than 253 characters";
 				return -EINVAL;
+			}
 			memcpy(a->host, hp.host.p, hp.host.len);
 			a->host[hp.host.len] = '\0';
 		}
@@ -1312,14 +1397,20 @@ int cm_redis_sentinels_parse(const char *list, struct cm_redis_addr *out, size_t
 	}
 }
 
+int cm_redis_sentinels_parse(const char *list, struct cm_redis_addr *out, size_t max, size_t *n)
+{
+	const char *why;
+
+	return sentinels_parse(list, out, max, n, &why);
+}
+
 int cm_redis_check_sentinels(const char *v, const char **why)
 {
 	struct cm_redis_addr a[CM_REDIS_SENTINELS_MAX];
 	size_t n;
 
-	*why = "must be a comma list of IP:PORT or [IPv6]:PORT (at most 8; no host names but "
-	       "localhost)";
-	return cm_redis_sentinels_parse(v, a, CM_REDIS_SENTINELS_MAX, &n);
+	*why = "is not a comma list of HOST:PORT";
+	return sentinels_parse(v, a, CM_REDIS_SENTINELS_MAX, &n, why);
 }
 
 int cm_redis_check_master(const char *v, const char **why)
@@ -1355,6 +1446,15 @@ int cm_redis_set_sentinels(struct cm_redis *r, const char *sentinels, const char
 		return -EINVAL;
 	snprintf(r->master, sizeof(r->master), "%s", master);
 	r->n_sentinels = n;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char buf[16];
+		const char *h = r->sentinels[i].host;
+
+		/* Literals are their own address; names get theirs in each round (s_gai_cb). */
+		r->s_ip[i][0] = '\0';
+		if (inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1)
+			snprintf(r->s_ip[i], sizeof(r->s_ip[i]), "%s", h);
+	}
 	return 0;
 }
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Unit tests of the Redis client's settings: the sentinel list and master name parsers
- * (cm_opt checkers), the timeout bounds, and create/close of a client in Sentinel mode that
- * never connects (no server needed; the live behaviour is in tests/integration).
+ * (cm_opt checkers, host names included), the timeout bounds, and create/close of a client
+ * in Sentinel mode that never connects (no server needed; the live behaviour, look-ups of
+ * sentinel names included, is in tests/integration/test_redis_failures.py).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check.h"
@@ -33,7 +35,19 @@ int main(void)
 	CHECK(parse("127.0.0.1", a, &n) == -EINVAL, "port is required");
 	CHECK(parse("127.0.0.1:0", a, &n) == -EINVAL);
 	CHECK(parse("127.0.0.1:65536", a, &n) == -EINVAL);
-	CHECK(parse("sentinel-1:26379", a, &n) == -EINVAL, "no host names");
+	/* Host names (compose/Kubernetes services) are kept, to be looked up each round. */
+	CHECK(parse("redis-sentinel-1:26379,redis-sentinel-2.beckon.svc:26380", a, &n) == 0 &&
+	      n == 2);
+	CHECK(strcmp(a[0].host, "redis-sentinel-1") == 0 && a[0].port == 26379);
+	CHECK(strcmp(a[1].host, "redis-sentinel-2.beckon.svc") == 0 && a[1].port == 26380);
+	CHECK(parse("LocalHost:9", a, &n) == 0 && strcmp(a[0].host, "127.0.0.1") == 0);
+	CHECK(parse("redis-sentinel-1", a, &n) == -EINVAL, "a name needs a port too");
+	CHECK(parse("redis-sentinel-1:", a, &n) == -EINVAL, "empty port");
+	CHECK(parse("redis-sentinel-1:x", a, &n) == -EINVAL, "port not a number");
+	CHECK(parse(":26379", a, &n) == -EINVAL, "empty host");
+	CHECK(parse("bad_name:26379", a, &n) == -EINVAL, "not a host name");
+	CHECK(parse("a..b:1", a, &n) == -EINVAL, "empty label");
+	CHECK(parse("sentinel 1:26379", a, &n) == -EINVAL, "space inside");
 	CHECK(parse("127.0.0.1:1,,127.0.0.1:2", a, &n) == -EINVAL, "empty item");
 	CHECK(parse("127.0.0.1:1,", a, &n) == -EINVAL, "trailing comma");
 	CHECK(parse(",", a, &n) == -EINVAL);
@@ -46,8 +60,24 @@ int main(void)
 		    "1.1.1.1:8,1.1.1.1:9",
 		    a, &n) == -EINVAL,
 	      "at most 8");
-	CHECK(cm_redis_check_sentinels("x", &why) == -EINVAL && why && strstr(why, "IP:PORT"));
+	/* The setting's message says what is wrong. */
+	CHECK(cm_redis_check_sentinels("x", &why) == -EINVAL && why && strstr(why, "port"));
+	CHECK(cm_redis_check_sentinels("x:0", &why) == -EINVAL && why && strstr(why, "port"));
+	CHECK(cm_redis_check_sentinels(":1", &why) == -EINVAL && why && strstr(why, "HOST:PORT"));
+	CHECK(cm_redis_check_sentinels("a:1,,b:2", &why) == -EINVAL && why && strstr(why, "empty"));
+	CHECK(cm_redis_check_sentinels("a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9", &why) == -EINVAL &&
+	      why && strstr(why, "more than 8"));
+	{
+		char longname[300];
+
+		memset(longname, 'a', sizeof(longname));
+		for (size_t i = 60; i < 280; i += 61)
+			longname[i] = '.'; /* labels of 60: only the total is too long */
+		snprintf(longname + 280, sizeof(longname) - 280, ":1");
+		CHECK(cm_redis_check_sentinels(longname, &why) == -EINVAL);
+	}
 	CHECK(cm_redis_check_sentinels("", &why) == 0);
+	CHECK(cm_redis_check_sentinels("redis-sentinel-1:26379", &why) == 0);
 	CHECK(cm_redis_check_master("beckon", &why) == 0);
 	CHECK(cm_redis_check_master("a.b_c-9", &why) == 0);
 	CHECK(cm_redis_check_master("", &why) == -EINVAL);
@@ -60,6 +90,7 @@ int main(void)
 	CHECK(cm_redis_set_timeout(r, 2000) == 0);
 	CHECK(cm_redis_set_sentinels(r, "127.0.0.1:1", "bad name") == -EINVAL);
 	CHECK(cm_redis_set_sentinels(r, "nope", "beckon") == -EINVAL);
+	CHECK(cm_redis_set_sentinels(r, "nope:1", "beckon") == 0, "a name");
 	CHECK(cm_redis_set_sentinels(r, "", "beckon") == 0, "empty list: Sentinel off");
 	/* Port 1 refuses at once: the client keeps asking, never ready, closes cleanly. */
 	CHECK(cm_redis_set_sentinels(r, "127.0.0.1:1,127.0.0.1:2", "beckon") == 0);

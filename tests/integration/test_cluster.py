@@ -4,14 +4,16 @@
 scripts/cluster, inside this test's own network namespace: Redis master + replica,
 3 Sentinels, two sip-edges, two api-gateways, HAProxy in front of the gateways (straight to a
 gateway when haproxy is not installed). One contact-agent registers through each edge; callback
-requests posted to HAProxy reach both, whichever gateway takes them; `status` and `down` work
-and every service exits 0. With kamailio installed, a REGISTER through the SIP front reaches an
-edge with a Path header."""
+requests posted to HAProxy reach both, whichever gateway takes them; after `SENTINEL FAILOVER`
+every service follows the master to redis-2 by itself and callbacks are still delivered;
+`status` and `down` work and every service exits 0. With kamailio installed, a REGISTER
+through the SIP front reaches an edge with a Path header."""
 import json
 import os
 import shutil
 import socket
 import subprocess
+import time
 
 import _path  # noqa: F401
 import beckon
@@ -68,6 +70,7 @@ class RedisAt(beckon.RedisClient):
 
 
 AUTH = {}
+SERVICES = ("sip-edge-1", "sip-edge-2", "api-gateway-1", "api-gateway-2")
 
 
 def post(addr, port, body):
@@ -99,12 +102,13 @@ def agent(env, edge, aor, instance, app):
 def test_cluster_callback_through_haproxy(env):
     c = Cluster(env)
     try:
-        _callbacks(env, c)
+        app, devices = _callbacks(env, c)
         rc, out, err = cluster(env, "status")
         check(rc == 0, f"scripts/cluster status: exit {rc}\n{out}\n{err}")
-        for name in ("sip-edge-1", "sip-edge-2", "api-gateway-1", "api-gateway-2"):
+        for name in SERVICES:
             check(any(name in ln and "readyz=200" in ln for ln in out.splitlines()),
                   f"status does not show {name} ready:\n{out}")
+        _failover(env, c, app, devices)
     finally:
         # Agents first (they would log the edges' shutdown), then the cluster.
         for p in env.procs:
@@ -183,6 +187,47 @@ def _callbacks(env, c):
                 served[col[1]] = int(col[7] or 0)
         check(len(served) == 2 and all(v > 0 for v in served.values()),
               f"HAProxy did not spread requests over both gateways: {served}")
+    return app, devices
+
+
+def _failover(env, c, app, devices):
+    """SENTINEL FAILOVER on the running cluster: every service finds the new master through
+    the Sentinels by itself (BECKON_REDIS_SENTINELS, as in compose.yaml; no repointing, no
+    restart), and callbacks are accepted and delivered afterwards."""
+    n = c.nodes
+    new = n["redis-2"]["addr"]
+    s = RedisAt(n["sentinel-1"]["addr"], n["sentinel-1"]["port"])
+    try:
+        t0 = time.monotonic()
+        check(s("SENTINEL", "FAILOVER", "beckon") == "OK", "SENTINEL FAILOVER refused")
+        beckon.wait_for(lambda: s("SENTINEL", "get-master-addr-by-name", "beckon")[0] == new,
+                        "sentinel-1 to name redis-2 the master")
+    finally:
+        s.close()
+    for name in SERVICES:
+        c.wait_edge_log(name, f"redis command connection to {new}:{n['redis-2']['port']} up")
+    print(f"measured: SENTINEL FAILOVER → all 4 services on redis-2: "
+          f"{time.monotonic() - t0:.2f} s", flush=True)
+    addr, port = c.api()
+    rids = []
+    for num, _ in devices.values():
+        rid = f"failover-{num}"
+        resp = post(addr, port, {"device": num, "request_id": rid, "protocol": "http",
+                                 "server": {"host": "127.0.0.1", "port": app.port},
+                                 "path": f"/cb/{rid}"})
+        check(resp.status == 202, f"POST {rid} after the failover: {resp}")
+        rids.append(rid)
+    for rid in rids:
+        app.wait_callbacks(rid)
+        wait_delivered(addr, port, rid)
+    r = RedisAt(new, n["redis-2"]["port"])
+    try:
+        role = r("ROLE")[0]
+    finally:
+        r.close()
+    check(role == "master", f"redis-2 is {role} after the failover")
+    print(f"measured: SENTINEL FAILOVER → callbacks delivered: {time.monotonic() - t0:.2f} s",
+          flush=True)
 
 
 def test_cluster_sip_front_path(env):

@@ -11,16 +11,21 @@
 - Bad inputs: an invalid redis-sentinels value stops the service at start with a message
   naming the setting; unreachable sentinels leave it running, not ready, retrying, and it
   becomes ready once a sentinel and master appear.
+- Sentinels named by host name (as deploy/ does): looked up through the namespace's DNS
+  (tests/harness/fakedns.py) in every round, so a name that starts pointing elsewhere is
+  followed.
 
 Times are printed as "measured: ..." lines (docs/operations.md quotes them)."""
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
 
 import _path  # noqa: F401
 import beckon
+import fakedns
 from beckon import check
 
 TIMEOUT_MS = 500  # redis-timeout-ms in these tests (default 2000)
@@ -249,7 +254,11 @@ def run(argv, timeout=20):
 def test_bad_sentinel_settings(env):
     wrong = []
     for svc, extra in (("api-gateway", ["--insecure-http"]), ("sip-edge", ["--edge-id", "e"])):
-        for args, name in ((["--redis-sentinels", "sentinel-1:26379"], "redis-sentinels"),
+        for args, name in ((["--redis-sentinels", ":26379"], "redis-sentinels"),
+                           (["--redis-sentinels", "sentinel-1:0"], "redis-sentinels"),
+                           (["--redis-sentinels", "bad_name:26379"], "redis-sentinels"),
+                           (["--redis-sentinels", ",".join(f"s{i}:1" for i in range(9))],
+                            "redis-sentinels"),
                            (["--redis-sentinels", "127.0.0.1:1,,127.0.0.1:2"], "redis-sentinels"),
                            (["--redis-sentinels", "127.0.0.1"], "redis-sentinels"),
                            (["--redis-sentinel-master", "bad name"], "redis-sentinel-master"),
@@ -294,6 +303,44 @@ def test_sentinel_names_master_by_host_name(env):
     check(gw.proc.find(f"master beckon is localhost:{m.port}"), "no host-name answer logged")
     check(gw.proc.find(f"redis command connection to 127.0.0.1:{m.port} up"),
           "not connected to the resolved address")
+
+
+def test_sentinels_by_host_name(env):
+    # deploy/compose and deploy/k8s name the sentinels by service (redis-sentinel-1:26379).
+    # The namespace's resolv.conf points at 127.0.0.1, where FakeDns answers every A query;
+    # it first answers 127.0.0.9 (nothing listens there), then 127.0.0.1 (the sentinel): the
+    # service has to look the name up again in every round to find it ("the pod moved").
+    m = env.redis()
+    s = beckon.Sentinel(env, m, replicas=0)
+    dns = fakedns.FakeDns(answer="127.0.0.9")
+    try:
+        name = "redis-sentinel-1.beckon.test"
+        port = beckon.free_port()
+        argv = [env.binary("api-gateway"), "--http-listen", f"127.0.0.1:{port}",
+                "--insecure-http", "--redis-timeout-ms", str(TIMEOUT_MS),
+                "--redis-sentinels", f"{name}:{s.port}",
+                "--redis-url", f"redis://127.0.0.1:{beckon.free_port()}"]
+        p = env.spawn("api-gateway", argv)
+        p.wait_log("none of 1 sentinels named master beckon", count=2)
+        check(p.find(f"redis sentinel {name}:{s.port} unreachable"),
+              "no warning naming the sentinel by its host name")
+        check(beckon.http_status(port, "/readyz") == 503, "ready without a sentinel")
+        asked = sum(1 for q, t in dns.queries if q == name and t == 1)
+        check(asked >= 2, f"name looked up {asked} time(s), want one per round")
+        t0 = time.monotonic()
+        dns.answer = socket.inet_aton("127.0.0.1")  # the sentinel "moves" to where it is
+        p.wait_log(f"redis sentinel {name}:{s.port}: master beckon is 127.0.0.1:{m.port}")
+        beckon.wait_for(lambda: ready(port), "api-gateway ready once the name resolves")
+        measured("sentinel name resolves → api-gateway ready", time.monotonic() - t0)
+        # sip-edge takes the same setting (both services in deploy/ use names).
+        edge = env.sip_edge(m, extra=["--redis-timeout-ms", str(TIMEOUT_MS),
+                                      "--redis-sentinels", f"{name}:{s.port}",
+                                      "--redis-url",
+                                      f"redis://127.0.0.1:{beckon.free_port()}"])
+        check(edge.proc.find(f"master beckon is 127.0.0.1:{m.port}"),
+              "sip-edge did not find the master through the named sentinel")
+    finally:
+        dns.close()
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@
 #include <hiredis/hiredis.h>
 #include <uv.h>
 
+#include "cm/hostport.h"
+
 struct cm_redis;
 
 typedef void cm_redis_reply_cb(struct cm_redis *r, redisReply *reply, void *data);
@@ -68,13 +70,14 @@ int cm_redis_set_wait_replicas(struct cm_redis *r, long n);
 #define CM_REDIS_MASTER_MAX 64
 
 struct cm_redis_addr {
-	char host[46]; /* IPv4 or IPv6 literal */
+	char host[CM_HOST_MAX + 1]; /* IPv4 or IPv6 literal, or a host name */
 	int port;
 };
 
-/* Parses "IP:PORT,[IPv6]:PORT,..." (localhost means 127.0.0.1; no other names, since
- * hiredis would resolve them with a blocking getaddrinfo). An empty list gives *n = 0.
- * Returns 0 or -EINVAL (bad item, empty item, more than max). */
+/* Parses "HOST:PORT,[IPv6]:PORT,..." where HOST is an IPv4 literal or a host name
+ * (localhost means 127.0.0.1). Names (a compose or Kubernetes service) are resolved off the
+ * loop, again on every round of asking the sentinels, since pods move. An empty list gives
+ * *n = 0. Returns 0 or -EINVAL (bad item, empty item, more than max). */
 int cm_redis_sentinels_parse(const char *list, struct cm_redis_addr *out, size_t max, size_t *n);
 /* cm_opt.check of a `redis-sentinels` setting. */
 int cm_redis_check_sentinels(const char *v, const char **why);

@@ -24,8 +24,9 @@ const struct cm_opt gw_config_opts[] = {
 		"API requests get 503) and is rebuilt"),
     CM_OPT_CHECKED_(struct gw_config, redis_sentinels, "redis-sentinels", "", false,
 		    cm_redis_check_sentinels,
-		    "Redis Sentinels to ask for the master, IP:PORT,...; empty: use redis-url's "
-		    "host and port (its /db still applies)"),
+		    "Redis Sentinels to ask for the master, HOST:PORT,... (host names are looked "
+		    "up again each round); empty: use redis-url's host and port (its /db "
+		    "still applies)"),
     CM_OPT_CHECKED_(struct gw_config, redis_sentinel_master, "redis-sentinel-master", "beckon",
 		    false, cm_redis_check_master, "master name the sentinels monitor"),
     CM_OPT_INT_(struct gw_config, redis_wait_replicas, "redis-wait-replicas", "0", 0,

@@ -35,8 +35,9 @@ const struct cm_opt se_config_opts[] = {
 		"longest wait for a Redis reply, ms; then the connection counts as dead and is "
 		"rebuilt (also the not-ready delay when Redis hangs)"),
     CM_OPT_CHECKED_(O, redis_sentinels, "redis-sentinels", "", false, cm_redis_check_sentinels,
-		    "Redis Sentinels to ask for the master, IP:PORT,...; empty: use redis-url's "
-		    "host and port (its /DB still applies)"),
+		    "Redis Sentinels to ask for the master, HOST:PORT,... (host names are looked "
+		    "up again each round); empty: use redis-url's host and port (its /DB "
+		    "still applies)"),
     CM_OPT_CHECKED_(O, redis_sentinel_master, "redis-sentinel-master", "beckon", false,
 		    cm_redis_check_master, "master name the sentinels monitor"),
     CM_OPT_INT_(O, redis_wait_replicas, "redis-wait-replicas", "0", 0, CM_REDIS_WAIT_MAX,
