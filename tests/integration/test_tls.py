@@ -111,6 +111,11 @@ def test_plain_tcp_and_old_tls_refused(env):
     rc, out = s_client("-tls1_2")
     check(rc == 0 and "Verify return code: 0 (ok)" in out,
           f"TLS 1.2 handshake failed (rc={rc}):\n{out[-800:]}")
+    # TLS 1.2 suites are forward-secret AEAD only: a client that offers nothing but CBC suites
+    # (which sofia's own "ALL:..." list would accept) is refused.
+    rc, out = s_client("-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256")
+    check(rc != 0 and "Cipher is (NONE)" in out,
+          f"TLS 1.2 CBC suite accepted (rc={rc}):\n{out[-800:]}")
     rc, out = s_client("-tls1_3")
     check(rc == 0 and "TLSv1.3" in out, f"TLS 1.3 handshake failed (rc={rc}):\n{out[-800:]}")
 

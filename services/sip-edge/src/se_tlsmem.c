@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * TLS flow memory that sofia-sip 1.12.11 (Debian 12) does not manage, fixed by interposing on two
- * libssl functions; sofia exposes neither the SSL_CTX nor the SSL, so there is no other hook.
+ * TLS flow memory and TLS policy that sofia-sip 1.12.11 (Debian 12) does not manage, fixed by
+ * interposing on two libssl functions; sofia exposes neither the SSL_CTX nor the SSL, so there is
+ * no other hook.
  * The executable defines SSL_new and SSL_shutdown, the dynamic linker binds sofia's (versioned)
  * references to these definitions ahead of libssl's, and each forwards to libssl's.
  *
@@ -11,6 +12,11 @@
  *    40 kB target. SSL_new here sets the mode: OpenSSL frees a buffer as soon as it is empty
  *    and allocates it again for the next record (nginx does this on every connection).
  *    Measured 46-49 → 30-32 kB per idle TLS flow (docs/performance.md, "Footprint").
+ * 0. Policy: sofia's context allows TLS 1.0 and `ALL:!ADH:!LOW:!EXP:!MD5`, CBC and
+ *    non-forward-secret suites included, and has no tag to change either. SSL_new here sets
+ *    TLS 1.2 as the minimum and, for TLS 1.2, ECDHE/DHE with AES-GCM or ChaCha20-Poly1305 only
+ *    (TLS 1.3 suites are all AEAD and forward-secret). If libssl refuses either, the connection
+ *    gets no SSL (fails closed) rather than sofia's list.
  * 2. Closed flows: sofia's tls_free() calls SSL_shutdown(), SSL_CTX_free() and BIO_free() on
  *    the socket BIO but never SSL_free(), so every closed TLS connection leaked its SSL (~37 kB
  *    RSS each at 10k flows: RSS grew without bound with reconnecting clients). SSL_shutdown here,
@@ -31,6 +37,9 @@
 #include <openssl/ssl.h>
 #include <stddef.h>
 #include <string.h>
+
+/* TLS 1.2 suites allowed on SIP over TLS (issue 4: "TLS 1.2 minimum, modern ciphers"). */
+#define SE_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL"
 
 typedef SSL *ssl_new_fn(SSL_CTX *ctx);
 typedef int ssl_shutdown_fn(SSL *ssl);
@@ -60,8 +69,14 @@ SSL *SSL_new(SSL_CTX *ctx)
 			return NULL;
 	}
 	ssl = real(ctx);
-	if (ssl)
-		SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+	if (!ssl)
+		return NULL;
+	if (!SSL_set_min_proto_version(ssl, TLS1_2_VERSION) ||
+	    !SSL_set_cipher_list(ssl, SE_TLS12_CIPHERS)) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 	return ssl;
 }
 
