@@ -164,9 +164,10 @@ static struct cm_redis_script create_script = {
     "        '*', 'ref', ref, 'bid', bids[i])\n"
     "    end\n"
     "  else\n"
-    "    redis.call('XADD', '" GW_KEY_WAKE "' .. edges[i], 'MAXLEN', '~', " GW_WAKE_MAXLEN ",\n"
-    "      '*', 'ref', ref, 'bid', bids[i])\n"
-    "    redis.call('PUBLISH', ARGV[10] .. edges[i], ref .. ' ' .. bids[i])\n"
+    /* The doorbell names the entry, so the edge fetches it without reading the stream. */
+    "    local id = redis.call('XADD', '" GW_KEY_WAKE "' .. edges[i], 'MAXLEN', '~',\n"
+    "      " GW_WAKE_MAXLEN ", '*', 'ref', ref, 'bid', bids[i])\n"
+    "    redis.call('PUBLISH', ARGV[10] .. edges[i], ref .. ' ' .. bids[i] .. ' ' .. id)\n"
     "  end\n"
     "end\n"
     "return {'queued', #bids, 0, old or ''}\n",

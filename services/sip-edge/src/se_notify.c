@@ -97,10 +97,11 @@ struct cm_redis_script se_status_script = {
     .source = CM_LUA_LIFECYCLE
     "local rk, bid, ev, now = KEYS[1], ARGV[1], ARGV[2], ARGV[3]\n"
     "local code, reason = ARGV[4], ARGV[5]\n"
-    "if redis.call('EXISTS', rk) == 0 then return false end\n"
     "local f = 'target:' .. bid\n"
-    "local cur = redis.call('HGET', rk, f)\n"
-    "local st = redis.call('HGET', rk, 'status')\n"
+    /* Every request hash has a status: none means the request is gone. */
+    "local h = redis.call('HMGET', rk, 'status', f)\n"
+    "local st, cur = h[1], h[2]\n"
+    "if not st then return false end\n"
     /* Target states only move forward: queued -> sent -> delivered/failed. */
     "if cur and (string.sub(cur, 1, 10) == 'delivered:' or string.sub(cur, 1, 7) == 'failed:')\n"
     "  then return st end\n"
@@ -137,9 +138,9 @@ struct cm_redis_script se_status_script = {
      * edge's binding waits for the device's next registration. */
     "  local ne = ARGV[7]\n"
     "  if ne ~= '' and redis.call('EXISTS', '" SE_KEY_ALIVE_EDGE "' .. ne) == 1 then\n"
-    "    redis.call('XADD', '" SE_KEY_WAKE "' .. ne, 'MAXLEN', '~', " SE_WAKE_MAXLEN ", '*',\n"
-    "      'ref', ref_of(rk), 'bid', bid)\n"
-    "    redis.call('PUBLISH', ARGV[8] .. ne, ref_of(rk) .. ' ' .. bid)\n"
+    "    local id = redis.call('XADD', '" SE_KEY_WAKE "' .. ne, 'MAXLEN', '~',\n"
+    "      " SE_WAKE_MAXLEN ", '*', 'ref', ref_of(rk), 'bid', bid)\n"
+    "    redis.call('PUBLISH', ARGV[8] .. ne, ref_of(rk) .. ' ' .. bid .. ' ' .. id)\n"
     "    redis.call('HSET', rk, f, 'queued')\n"
     "    if redis.call('HGET', rk, 'claim:' .. bid) == ARGV[9] then\n"
     "      redis.call('HDEL', rk, 'claim:' .. bid)\n"
@@ -152,37 +153,64 @@ struct cm_redis_script se_status_script = {
 };
 
 /*
- * KEYS[1] beckon:req:<ref>, KEYS[2] beckon:binding:<bid>. ARGV: now, this edge, default
- * package, binding id, the NOTIFY's claim id, this process's instance token. An attempt
- * claims a queued or sent target (`claim:<bid>` = claim id) unless another NOTIFY of this
- * process, or of another live edge, holds it ({'done', 'claimed'}), so a doorbell, a stream
- * entry and a re-read entry for one target send one NOTIFY; a claim of a dead process (its
- * liveness key gone or holding another token) does not count.
- * Returns {'ok', request_id, payload, deadline, package, uri, aor,
- * transport, source, flow, expires [, dialog call_id, target, route, local, remote, event,
- * expires, cseq | fallback Event]} or {'no-request'}, {'final', status}, {'done', target},
- * {'gone'}, {'moved', edge}, {'unsubscribed'}.
+ * KEYS[1] beckon:req:<ref>, KEYS[2] beckon:binding:<bid>, KEYS[3] this edge's wake-up
+ * stream. ARGV: now, this edge, default package, binding id, the NOTIFY's claim id, this
+ * process's instance token, the stream entry that woke the NOTIFY (or ""), '1' for a retry.
+ * An attempt claims a queued or sent target (`claim:<bid>` = claim id) unless another NOTIFY
+ * of this process, or of another live edge, holds it ({'done', 'claimed'}), so a doorbell, a
+ * stream entry and a re-read entry for one target send one NOTIFY; a claim of a dead process
+ * (its liveness key gone or holding another token) does not count.
+ * An 'ok' answer also records the attempt as `sent` (target, claim, attempts, transition()),
+ * as the status script's 'sent' event did after the NOTIFY went out: the caller creates the
+ * transaction right after, and a creation failure moves the target on through the status
+ * script as before. Not for a retry past the deadline, which the caller fails instead.
+ * The entry is acknowledged and deleted (XACK, XDEL: a doorbell that named it may have led
+ * here before any stream read took it) when the answer needs no further write ('ok', 'final',
+ * 'done', 'no-request'); for the others the caller does that after its status write.
+ * Returns {'ok', request_id, payload, deadline, package, uri, aor, transport, source, flow,
+ * expires, path, created [, dialog call_id, target, route, local, remote, event, expires,
+ * cseq | fallback Event]} or {'no-request'}, {'final', status}, {'done', target}, {'gone'},
+ * {'moved', edge}, {'broken', flow_state}, {'unsubscribed'}.
  */
 static struct cm_redis_script fetch_script = {
-    .source = SE_LUA_HELPERS
+    .source = CM_LUA_LIFECYCLE SE_LUA_HELPERS
     "local now, bk = tonumber(ARGV[1]), KEYS[2]\n"
+    "local function ack()\n"
+    "  if ARGV[7] ~= '' then\n"
+    "    redis.call('XACK', KEYS[3], '" SE_WAKE_GROUP "', ARGV[7])\n"
+    "    redis.call('XDEL', KEYS[3], ARGV[7])\n"
+    "  end\n"
+    "end\n"
     "local rq = redis.call('HMGET', KEYS[1], 'status', 'package', 'payload', 'request_id',\n"
-    "  'deadline', 'target:' .. ARGV[4])\n"
-    "if not rq[1] then return {'no-request'} end\n"
+    "  'deadline', 'target:' .. ARGV[4], 'created', 'claim:' .. ARGV[4], 'attempts')\n"
+    /* One HSET for the claim, the opt-in and (unless a retry past its deadline) `sent`. */
+    "local function sent(r, optin)\n"
+    "  ack()\n"
+    "  local f = {'claim:' .. ARGV[4], ARGV[5], 'optin:' .. ARGV[4], optin}\n"
+    "  local go = ARGV[8] ~= '1' or (tonumber(rq[5]) and tonumber(rq[5]) > now)\n"
+    "  if go then\n"
+    "    f[5], f[6] = 'target:' .. ARGV[4], 'sent'\n"
+    "    f[7], f[8] = 'attempts', tostring((tonumber(rq[9]) or 0) + 1)\n"
+    "  end\n"
+    "  redis.call('HSET', KEYS[1], unpack(f))\n"
+    "  if go then transition(KEYS[1], 'sent', ARGV[1]) end\n"
+    "  return r\n"
+    "end\n"
+    "if not rq[1] then ack() return {'no-request'} end\n"
     "if rq[1] ~= 'queued' and rq[1] ~= 'sent' and rq[1] ~= 'delivered' then\n"
-    "  return {'final', rq[1]}\n"
+    "  ack() return {'final', rq[1]}\n"
     "end\n"
     "local t = rq[6]\n"
     "if t and (string.sub(t, 1, 10) == 'delivered:' or string.sub(t, 1, 7) == 'failed:') then\n"
-    "  return {'done', t}\n"
+    "  ack() return {'done', t}\n"
     "end\n"
-    "local c = redis.call('HGET', KEYS[1], 'claim:' .. ARGV[4])\n"
+    "local c = rq[8]\n"
     "if c and c ~= ARGV[5] and (t == 'queued' or t == 'sent') then\n"
     "  local tok = string.match(c, '^(.*)#') or c\n"
-    "  if tok == ARGV[6] then return {'done', 'claimed'} end\n"
+    "  if tok == ARGV[6] then ack() return {'done', 'claimed'} end\n"
     "  local ce = string.match(tok, '^([^/]+)/')\n"
     "  if ce and redis.call('GET', '" SE_KEY_ALIVE_EDGE "' .. ce) == tok then\n"
-    "    return {'done', 'claimed'}\n"
+    "    ack() return {'done', 'claimed'}\n"
     "  end\n"
     "end\n"
     "local p = rq[2]\n"
@@ -194,20 +222,17 @@ static struct cm_redis_script fetch_script = {
     /* Its connection closed (se_flowmark.h): {'broken'}, wait for the next REGISTER. The
      * 'ok' reply carries the binding's RFC 3327 path after `expires`. */
     "if b[9] then return {'broken', b[9]} end\n"
-    "redis.call('HSET', KEYS[1], 'claim:' .. ARGV[4], ARGV[5])\n"
     "local mode = se_pkg(bk, p, now)\n"
     "if not mode and p == ARGV[3] and b[8] == '1' then mode = 'accept' end\n"
     /* Not opted in: a resync NOTIFY if the request's fallback policy chose one (se_fallback.h). */
     "if not mode then\n"
     "  local fb = redis.call('HGET', KEYS[1], 'fallback:' .. ARGV[4])\n"
     "  if not fb then return {'unsubscribed'} end\n"
-    "  redis.call('HSET', KEYS[1], 'optin:' .. ARGV[4], 'none')\n"
-    "  return {'ok', rq[4] or '', '', rq[5] or '', p, b[2], b[3], b[4], b[5], b[6] or '',\n"
-    "    b[7], b[10] or '', fb}\n"
+    "  return sent({'ok', rq[4] or '', '', rq[5] or '', p, b[2], b[3], b[4], b[5], b[6] or '',\n"
+    "    b[7], b[10] or '', rq[7] or '', fb}, 'none')\n"
     "end\n"
-    "redis.call('HSET', KEYS[1], 'optin:' .. ARGV[4], mode)\n"
     "local r = {'ok', rq[4] or '', rq[3] or '', rq[5] or '', p, b[2], b[3], b[4], b[5],\n"
-    "  b[6] or '', b[7], b[10] or ''}\n"
+    "  b[6] or '', b[7], b[10] or '', rq[7] or ''}\n"
     "if mode == 'subscribe' then\n"
     "  local pre = 'sub:' .. p .. ':'\n"
     "  local d = redis.call('HMGET', bk, pre .. 'call_id', pre .. 'target', pre .. 'route',\n"
@@ -215,7 +240,7 @@ static struct cm_redis_script fetch_script = {
     "  for i = 1, 7 do r[#r+1] = d[i] or '' end\n"
     "  r[#r+1] = tostring(redis.call('HINCRBY', bk, pre .. 'cseq', 1))\n"
     "end\n"
-    "return r\n",
+    "return sent(r, mode)\n",
 };
 
 /* KEYS[1] binding. ARGV: package, dialog Call-ID, default package. Drops that dialog (a 481
@@ -239,6 +264,31 @@ bool se_ref_valid(const char *ref, size_t len)
 			return false;
 	}
 	return true;
+}
+
+int se_notify_parse_doorbell(const char *msg, size_t len, char ref[SE_REF_MAX + 1],
+			     char bid[SE_BINDING_ID_LEN + 1], char entry[SE_ENTRY_ID_MAX + 1])
+{
+	size_t i = len, dash = 0;
+
+	entry[0] = '\0';
+	/* A trailing " <ms>-<seq>" (digits, one dash) is the stream entry; without it, the
+	 * message is the older "<ref> <bid>", which only rings. */
+	while (i > 0 && msg[i - 1] != ' ') {
+		char c = msg[i - 1];
+		if (c == '-' && !dash)
+			dash = i - 1;
+		else if (c < '0' || c > '9')
+			return se_notify_parse_wakeup(msg, len, ref, bid);
+		i--;
+	}
+	if (i == 0 || !dash || dash == i || dash == len - 1 || len - i > SE_ENTRY_ID_MAX)
+		return se_notify_parse_wakeup(msg, len, ref, bid);
+	if (se_notify_parse_wakeup(msg, i - 1, ref, bid) < 0)
+		return -EINVAL;
+	memcpy(entry, msg + i, len - i);
+	entry[len - i] = '\0';
+	return 0;
 }
 
 int se_notify_parse_wakeup(const char *msg, size_t len, char ref[SE_REF_MAX + 1],
@@ -748,6 +798,8 @@ static void send_single(struct se_notify *n, const redisReply *r)
 
 	if (rstr(r, 1) && *rstr(r, 1))
 		cm_snprintf(n->reqid, sizeof(n->reqid), "%s", rstr(r, 1));
+	if (!n->created_ms && rstr(r, 12) && *rstr(r, 12))
+		n->created_ms = strtoll(rstr(r, 12), NULL, 10);
 	if (deadline && *deadline)
 		n->deadline = strtoll(deadline, NULL, 10);
 	else
@@ -765,26 +817,26 @@ static void send_single(struct se_notify *n, const redisReply *r)
 	}
 	cm_snprintf(n->pkg, sizeof(n->pkg), "%s", pkg);
 	cm_snprintf(ctype, sizeof(ctype), "application/%s", pkg);
-	n->in_dialog = r->elements >= 20;
+	n->in_dialog = r->elements >= 21;
 	n->fallback[0] = '\0';
-	if (r->elements == 13) {
-		if (!se_fallback_event_valid(rstr(r, 12))) {
+	if (r->elements == 14) {
+		if (!se_fallback_event_valid(rstr(r, 13))) {
 			notify_fail(n, 500, "bad-fallback");
 			return;
 		}
-		cm_snprintf(n->fallback, sizeof(n->fallback), "%s", rstr(r, 12));
+		cm_snprintf(n->fallback, sizeof(n->fallback), "%s", rstr(r, 13));
 	}
 	if (n->in_dialog) {
 		/* In the SUBSCRIBE dialog: its Call-ID, tags, CSeq, target, route set. */
-		const char *sexp = rstr(r, 18);
+		const char *sexp = rstr(r, 19);
 		left = sexp ? (strtoll(sexp, NULL, 10) - se_now_ms()) / 1000 : 0;
-		cm_snprintf(n->call_id, sizeof(n->call_id), "%s", rstr(r, 12) ? rstr(r, 12) : "");
-		d.uri = rstr(r, 13);
-		d.route = rstr(r, 14);
-		d.from = rstr(r, 15);
-		d.to = rstr(r, 16);
-		d.event = rstr(r, 17);
-		d.cseq = (uint32_t)strtoul(rstr(r, 19) ? rstr(r, 19) : "1", NULL, 10);
+		cm_snprintf(n->call_id, sizeof(n->call_id), "%s", rstr(r, 13) ? rstr(r, 13) : "");
+		d.uri = rstr(r, 14);
+		d.route = rstr(r, 15);
+		d.from = rstr(r, 16);
+		d.to = rstr(r, 17);
+		d.event = rstr(r, 18);
+		d.cseq = (uint32_t)strtoul(rstr(r, 20) ? rstr(r, 20) : "1", NULL, 10);
 		if (!d.uri || !*d.uri || !d.from || !d.to || !d.event || !*n->call_id) {
 			notify_fail(n, 500, "bad-dialog");
 			return;
@@ -836,7 +888,7 @@ static void send_single(struct se_notify *n, const redisReply *r)
 		  "dialog=%d attempt=%u%s%s",
 		  n->reqid, n->ref[0], n->bid, n->call_id, d.transport, d.source,
 		  n->in_dialog ? 1 : 0, n->tries, n->fallback[0] ? " fallback=" : "", n->fallback);
-	status_update(n, 0, "sent", 0, "", false, NULL);
+	/* `sent` was recorded by the fetch script that answered 'ok'. */
 }
 
 static void ack_done(struct cm_redis *r, redisReply *reply, void *data)
@@ -871,6 +923,10 @@ static void fetch_done(struct cm_redis *redis, redisReply *reply, void *data)
 							       : "unexpected reply");
 		goto out;
 	}
+	/* The fetch script acknowledged the entry for these (no status write follows). */
+	if (strcmp(verdict, "ok") == 0 || strcmp(verdict, "no-request") == 0 ||
+	    strcmp(verdict, "final") == 0 || strcmp(verdict, "done") == 0)
+		n->entry[0] = '\0';
 	if (strcmp(verdict, "ok") == 0) {
 		if (n->e->draining)
 			notify_handback(n);
@@ -901,29 +957,23 @@ static void fetch_done(struct cm_redis *redis, redisReply *reply, void *data)
 		if (cm_redis_command(n->e->redis, ack_done, n->e, "XACK %s %s %s", key,
 				     SE_WAKE_GROUP, n->entry) == 0)
 			n->e->pending++;
+		/* Also gone from the stream: a doorbell may have brought it before any read. */
+		if (cm_redis_command(n->e->redis, ack_done, n->e, "XDEL %s %s", key, n->entry) == 0)
+			n->e->pending++;
 		n->entry[0] = '\0';
 	}
 out:
 	notify_unref(n);
 }
 
-/* Reads request and binding, then sends (fetch_done). Takes a reference while Redis works. */
-static void created_done(struct cm_redis *redis, redisReply *reply, void *data)
-{
-	struct se_notify *n = data;
-
-	n->e->pending--;
-	if (reply && reply->type == REDIS_REPLY_STRING)
-		n->created_ms = strtoll(reply->str, NULL, 10);
-	notify_unref(n);
-}
-
+/* Reads request and binding, claims the target and records `sent`, then sends (fetch_done).
+ * Takes a reference while Redis works. */
 static void fetch(struct se_notify *n)
 {
 	struct se_edge *e = n->e;
-	char keys[2][sizeof(CM_KEY_BINDING) + SE_REF_MAX + 8], now[24];
-	const char *argv[8];
-	size_t argvlen[8];
+	char keys[3][sizeof(CM_KEY_BINDING) + SE_REF_MAX + 8], now[24];
+	const char *argv[11];
+	size_t argvlen[11];
 	int rc;
 
 	if (e->pending >= SE_PENDING_MAX) {
@@ -932,20 +982,15 @@ static void fetch(struct se_notify *n)
 	}
 	cm_snprintf(keys[0], sizeof(keys[0]), "%s%s", CM_KEY_REQUEST, n->ref[0]);
 	cm_snprintf(keys[1], sizeof(keys[1]), "%s%s", CM_KEY_BINDING, n->bid);
+	cm_snprintf(keys[2], sizeof(keys[2]), "%s%s", SE_KEY_WAKE, e->cfg->edge_id);
 	cm_snprintf(now, sizeof(now), "%lld", (long long)se_now_ms());
-	argv[0] = keys[0], argv[1] = keys[1], argv[2] = now, argv[3] = e->cfg->edge_id;
-	argv[4] = SE_DEFAULT_PACKAGE, argv[5] = n->bid;
-	argv[6] = n->claim, argv[7] = se_wake_token(e);
-	for (int i = 0; i < 8; i++)
+	argv[0] = keys[0], argv[1] = keys[1], argv[2] = keys[2], argv[3] = now;
+	argv[4] = e->cfg->edge_id, argv[5] = SE_DEFAULT_PACKAGE, argv[6] = n->bid;
+	argv[7] = n->claim, argv[8] = se_wake_token(e), argv[9] = n->entry;
+	argv[10] = n->tries > 0 ? "1" : "0";
+	for (int i = 0; i < 11; i++)
 		argvlen[i] = strlen(argv[i]);
-	/* The request's creation time, for the end-to-end histograms: pipelined just before
-	 * the fetch on the same connection, so it is known when the NOTIFY goes out. */
-	if (!n->created_ms &&
-	    cm_redis_command(e->redis, created_done, n, "HGET %s created", keys[0]) == 0) {
-		n->refs++;
-		e->pending++;
-	}
-	rc = cm_redis_eval(e->redis, &fetch_script, fetch_done, n, 2, 8, argv, argvlen);
+	rc = cm_redis_eval(e->redis, &fetch_script, fetch_done, n, 3, 11, argv, argvlen);
 	if (rc < 0 && n->fetched) {
 		/* An earlier fetch of n may hold the claim: keep trying until Redis is back. */
 		schedule_retry(n, 503, "redis-down");
@@ -1027,16 +1072,22 @@ static void on_wakeup(struct cm_redis *r, const char *channel, const char *msg, 
 		      void *data)
 {
 	struct se_edge *e = data;
-	char ref[SE_REF_MAX + 1], bid[SE_BINDING_ID_LEN + 1];
+	char ref[SE_REF_MAX + 1], bid[SE_BINDING_ID_LEN + 1], entry[SE_ENTRY_ID_MAX + 1];
 
 	if (e->closing || e->draining)
 		return;
-	if (se_notify_parse_wakeup(msg, len, ref, bid) < 0) {
+	if (se_notify_parse_doorbell(msg, len, ref, bid, entry) < 0) {
 		cm_log_warn("ignoring malformed wake-up on %s: '%.*s'", channel,
 			    (int)(len > 200 ? 200 : len), msg);
 		return;
 	}
-	/* Only a doorbell: the stream entry written with it is what gets sent (se_wake.h). */
+	/* The doorbell names its stream entry: fetch it at once (the fetch script claims the
+	 * target and acknowledges and deletes the entry), which saves the stream read's round
+	 * trip. A lost or refused doorbell leaves the entry for the next read (se_wake.h). */
+	if (entry[0] && e->pending < SE_PENDING_MAX / 2) {
+		se_notify_entry(e, ref, bid, entry);
+		return;
+	}
 	se_wake_kick(e);
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The NOTIFY sender: listens on beckon:edge:<edge-id>, and for each wake-up
- * "<ref> <binding-id>" (and each request claimed by queued delivery) reads the request and the
- * binding, sends the NOTIFY over the binding's flow (in the SUBSCRIBE dialog when the binding
+ * "<ref> <binding-id> <entry-id>" (and each stream entry and request claimed by queued
+ * delivery) reads the request and the binding in one script that also claims the target,
+ * sends the NOTIFY over the binding's flow (in the SUBSCRIBE dialog when the binding
  * subscribed explicitly), records the outcome in the request (proto/redis.md) and retries
  * failed NOTIFYs with backoff until the request's deadline. Also sends the state NOTIFY that
  * follows a SUBSCRIBE.
@@ -39,6 +40,17 @@ void se_notify_shutdown(struct se_edge *e);
 int se_notify_parse_wakeup(const char *msg, size_t len, char ref[SE_REF_MAX + 1],
 			   char bid[SE_BINDING_ID_LEN + 1]);
 
+/* Longest stream entry id a doorbell may name ("<ms>-<seq>", two 64-bit numbers). */
+#define SE_ENTRY_ID_MAX 41
+
+/*
+ * Splits a doorbell "<ref> <binding-id> <entry-id>" (proto/redis.md "Channels"): entry gets
+ * the stream entry id ("<digits>-<digits>", at most SE_ENTRY_ID_MAX). The older form without
+ * the entry id is accepted too (entry is then ""). Returns 0 or -EINVAL.
+ */
+int se_notify_parse_doorbell(const char *msg, size_t len, char ref[SE_REF_MAX + 1],
+			     char bid[SE_BINDING_ID_LEN + 1], char entry[SE_ENTRY_ID_MAX + 1]);
+
 /* True if ref[0..len) is a well-formed ref (see se_notify_parse_wakeup). */
 bool se_ref_valid(const char *ref, size_t len);
 
@@ -47,8 +59,9 @@ bool se_ref_valid(const char *ref, size_t len);
  * logged and recorded in Redis; nothing is returned or called back.
  */
 void se_notify_ref(struct se_edge *e, const char *ref, const char *bid);
-/* The same for a wake-up read from the edge's stream: entry (the stream entry id, copied) is
- * acknowledged (XACK) once the target has been claimed, skipped or handed on. */
+/* The same for a wake-up entry of the edge's stream (read from it, or named by a doorbell):
+ * entry (the stream entry id, copied) is acknowledged and deleted (XACK, XDEL) once the target
+ * has been claimed, skipped or handed on. */
 void se_notify_entry(struct se_edge *e, const char *ref, const char *bid, const char *entry);
 
 /* Shutdown, first step: every scheduled retry is handed back now (target

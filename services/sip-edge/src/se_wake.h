@@ -4,8 +4,9 @@
  * The edge keeps beckon:alive:edge:<edge-id> alive (SET PX 3000 every second) so gateways
  * know whether it can take work, and reads its stream beckon:wake:<edge-id> through the
  * consumer group `sip-edge` (consumer = edge id): at start and after every Redis reconnect
- * its own unacknowledged entries first (ID 0), then new ones (`>`). Pub/sub on
- * beckon:edge:<edge-id> is only a doorbell that makes it read at once; a 1 s poll is the
+ * its own unacknowledged entries first (ID 0), then new ones (`>`). A doorbell on
+ * beckon:edge:<edge-id> names its entry, which se_notify fetches at once without a stream read
+ * (the fetch script deletes it); a doorbell without one makes it read at once; a 1 s poll is the
  * safety net. Never BLOCKs: the command connection is shared.
  */
 #ifndef SE_WAKE_H
