@@ -134,6 +134,11 @@ int cm_payload_time_slot(const char *v, size_t len, int64_t *start_ms, int64_t *
 	return 0;
 }
 
+int cm_payload_date_time(const char *v, size_t len, int64_t *ms)
+{
+	return v ? parse_date_time(v, len, ms) : -EINVAL;
+}
+
 int cm_payload_check(enum cm_payload_label label, const char *v, size_t len, const char **why)
 {
 	const char *reason = NULL;
@@ -178,6 +183,13 @@ int cm_payload_check(enum cm_payload_label label, const char *v, size_t len, con
 			reason = "must not end before it starts";
 		break;
 	}
+	case CM_PL_VALID_UNTIL: {
+		int64_t t;
+
+		if (parse_date_time(v, len, &t) < 0)
+			reason = "must be an RFC 3339 date-time";
+		break;
+	}
 	default:
 		reason = "is not a known label";
 	}
@@ -210,6 +222,8 @@ static struct cm_str *field(struct cm_payload *p, enum cm_payload_label l)
 		return &p->component;
 	case CM_PL_TIME_SLOT:
 		return &p->time_slot;
+	case CM_PL_VALID_UNTIL:
+		return &p->valid_until;
 	default:
 		return NULL;
 	}

@@ -145,9 +145,41 @@ static void test_records(void)
 	CHECK(cm_payload_next(empty_rec, sizeof(empty_rec) - 1, &pos, &p, &why) == -EINVAL);
 }
 
+/* valid-until: one RFC 3339 date-time, written last, and the room gw_request_valid_until
+ * reserves is exactly one such line. */
+static void test_valid_until(void)
+{
+	const char body[] = "request-id=a\r\nvalid-until=2026-11-26T10:00:32Z\r\n";
+	struct cm_payload p = {0};
+	const char *why = NULL;
+	char buf[CM_PAYLOAD_MAX + 1];
+	int64_t ms;
+
+	CHECK(cm_payload_parse(body, sizeof(body) - 1, &p, &why) == 0, "%s", why ? why : "");
+	CHECK(p.valid_until.len == 20 && memcmp(p.valid_until.p, "2026-11-26T10:00:32Z", 20) == 0);
+	CHECK(cm_payload_date_time(p.valid_until.p, p.valid_until.len, &ms) == 0 &&
+	      ms == 1795687232000LL);
+	CHECK(cm_payload_date_time(NULL, 0, &ms) == -EINVAL);
+	CHECK(cm_payload_date_time("2026-11-26T10:00:32", 19, &ms) == -EINVAL);
+	CHECK(strcmp(cm_payload_label_name(CM_PL_VALID_UNTIL), "valid-until") == 0);
+	CHECK(cm_payload_check(CM_PL_VALID_UNTIL, "2026-11-26T10:00:32+01:00", 25, &why) == 0);
+	CHECK(cm_payload_check(CM_PL_VALID_UNTIL, "soon", 4, &why) == -EINVAL &&
+	      strstr(why, "RFC 3339"));
+	memset(&p, 0, sizeof(p));
+	p.request_id = cm_str_c("a");
+	p.valid_until = cm_str_c("2026-11-26T10:00:32Z");
+	p.time_slot = cm_str_c("2026-11-26T10:00:00Z/2026-11-26T10:30:00Z");
+	CHECK(cm_payload_format(&p, buf, sizeof(buf), &why) > 0 &&
+		  strcmp(buf, "request-id=a\r\ntime-slot=2026-11-26T10:00:00Z/2026-11-26T10:30:00Z"
+			      "\r\nvalid-until=2026-11-26T10:00:32Z\r\n") == 0,
+	      "got %s", buf);
+	CHECK(CM_PAYLOAD_VALID_UNTIL_LINE == strlen("valid-until=2026-11-26T10:00:32.000Z\r\n"));
+}
+
 int main(void)
 {
 	test_records();
+	test_valid_until();
 	CHECK(for_each(DIR_VALID, valid_case) >= 4, "too few valid examples");
 	CHECK(for_each(DIR_INVALID, invalid_case) >= 10, "too few invalid examples");
 	test_encode_rules();

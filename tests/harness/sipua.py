@@ -3,9 +3,11 @@
 
 It sends hand-written REGISTER / SUBSCRIBE requests to sip-edge, waits for their responses,
 records every request it receives (NOTIFYs) and answers each with the status its `answer`
-policy returns (200 by default). Unlike SIPp it can look at every header and body and change
-its mind between messages, which the SUBSCRIBE and retry tests need. The Contact may name an
-unreachable address: what arrives anyway came over the flow (the UA's own socket).
+policy returns (200 by default; it may also return (status, extra header lines), e.g. a
+WWW-Authenticate for a challenge, or None for no answer at all). Unlike SIPp it can look at
+every header and body and change its mind between messages, which the SUBSCRIBE, retry and
+digest tests need. The Contact may name an unreachable address: what arrives anyway came
+over the flow (the UA's own socket).
 """
 
 import socket
@@ -61,9 +63,26 @@ class SipMsg:
         return f"<SipMsg {self.start!r}>"
 
 
+def response(req, code, extra=()):
+    """The wire bytes of a bodiless answer to request `req` with status `code` and the
+    header lines `extra` (a To tag is added when the request has none)."""
+    lines = [f"SIP/2.0 {code} {'OK' if code < 300 else 'Failed'}"]
+    lines += [f"Via: {v}" for v in req.all("via")]
+    lines.append(f"From: {req.get('from')}")
+    to = req.get("to")
+    if req.tag("to") is None:
+        to += ";tag=ua" + uuid.uuid4().hex[:8]
+    lines.append(f"To: {to}")
+    lines.append(f"Call-ID: {req.get('call-id')}")
+    lines.append(f"CSeq: {req.get('cseq')}")
+    lines += list(extra)
+    lines.append("Content-Length: 0")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 class SipUA:
     def __init__(self, env, edge, user, domain="example.com", instance=None,
-                 contact_host="10.255.255.1", contact_port=5999):
+                 contact_host="10.255.255.1", contact_port=5999, ip="127.0.0.1"):
         self.env = env
         self.edge = ("127.0.0.1", edge.sip_port)
         self.user = user
@@ -72,12 +91,13 @@ class SipUA:
         self.instance = instance
         self.contact_uri = f"sip:{user}@{contact_host}:{contact_port}"
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
+        self.sock.bind((ip, 0))
+        self.ip, self.port = self.sock.getsockname()
         self.lock = threading.Lock()
         self.responses = []
         self.requests = []
-        # answer(msg) -> status code for a received request; default: 200.
+        # answer(msg) -> status code, or (status code, [extra header lines]), for a received
+        # request, or None to leave it unanswered; default: 200.
         self.answer = lambda msg: 200
         self.reg_call_id = f"reg-{uuid.uuid4().hex}"
         self.reg_cseq = 0
@@ -100,24 +120,16 @@ class SipUA:
                 with self.lock:
                     self.responses.append(msg)
             else:
-                code = self.answer(msg)
-                self._respond(msg, code, addr)
+                code, extra = self._answer(msg)
+                if code is not None:  # None: leave it unanswered (recorded all the same)
+                    self.sock.sendto(response(msg, code, extra), addr)
                 with self.lock:
                     self.requests.append((msg, code))
             beckon._notify()
 
-    def _respond(self, req, code, addr):
-        lines = [f"SIP/2.0 {code} {'OK' if code < 300 else 'Failed'}"]
-        lines += [f"Via: {v}" for v in req.all("via")]
-        lines.append(f"From: {req.get('from')}")
-        to = req.get("to")
-        if req.tag("to") is None:
-            to += ";tag=ua" + uuid.uuid4().hex[:8]
-        lines.append(f"To: {to}")
-        lines.append(f"Call-ID: {req.get('call-id')}")
-        lines.append(f"CSeq: {req.get('cseq')}")
-        lines.append("Content-Length: 0")
-        self.sock.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), addr)
+    def _answer(self, msg):
+        a = self.answer(msg)
+        return a if isinstance(a, tuple) else (a, [])
 
     def contact(self):
         c = f"<{self.contact_uri}>"
@@ -128,7 +140,7 @@ class SipUA:
     def send(self, method, call_id, cseq, headers, body="", ruri=None, to=None, from_tag=None):
         branch = "z9hG4bK" + uuid.uuid4().hex[:16]
         lines = [f"{method} {ruri or 'sip:' + self.domain} SIP/2.0",
-                 f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch={branch};rport",
+                 f"Via: SIP/2.0/UDP {self.ip}:{self.port};branch={branch};rport",
                  "Max-Forwards: 70",
                  f"From: <{self.aor}>;tag={from_tag or self.from_tag}",
                  f"To: {to or '<' + self.aor + '>'}",

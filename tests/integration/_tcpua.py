@@ -9,7 +9,7 @@ import uuid
 
 import _path  # noqa: F401
 import beckon
-from sipua import SipMsg
+from sipua import SipMsg, response
 from sipwire import frame
 
 P = beckon.PACKAGE
@@ -63,15 +63,8 @@ class TcpUA:
                 beckon._notify()
 
     def _answer(self, req):
-        to = req.get("to")
-        if req.tag("to") is None:
-            to += ";tag=ua" + uuid.uuid4().hex[:8]
-        lines = [f"SIP/2.0 {self.code} {'OK' if self.code < 300 else 'Failed'}"]
-        lines += [f"Via: {v}" for v in req.all("via")]
-        lines += [f"From: {req.get('from')}", f"To: {to}", f"Call-ID: {req.get('call-id')}",
-                  f"CSeq: {req.get('cseq')}", "Content-Length: 0"]
         try:
-            self.s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+            self.s.sendall(response(req, self.code))
         except OSError:
             pass
 

@@ -42,6 +42,22 @@ def binding_of(c, user):
     return ids[0]
 
 
+def kill9(c, edge):
+    """kill -9 the edge and wait until its liveness key has expired."""
+    edge.proc.check_clean = False
+    edge.proc.p.kill()
+    edge.proc.p.wait()
+    wait_for(lambda: c("EXISTS", f"beckon:alive:edge:{edge.edge_id}") == 0,
+             f"{edge.edge_id}'s liveness key to expire", timeout=6)
+
+
+def post_while_down(gw, app, c, user, bid, rid):
+    """POSTs rid for an endpoint whose edge is dead: its target must wait for the edge."""
+    post(gw, app, user, rid)
+    t = c("HGET", f"beckon:req:default:{rid}", f"target:{bid}")
+    check(t == "waiting:0:edge-down", f"{rid}: target {t}, want waiting:0:edge-down")
+
+
 def test_catchup_after_disconnect(env):
     r = env.redis()
     c = r.client()
@@ -136,27 +152,19 @@ def test_dead_edge_then_register_elsewhere(env):
     bid = binding_of(c, user)
     # An unanswered NOTIFY on edge-a: the target is `sent` there when it dies.
     ua.answer = lambda m: None
-    ua._respond = lambda req, code, addr: None
     post(gw, app, user, "dead-sent")
     ua.wait_request(lambda m: "request-id=dead-sent" in m.body, "the first NOTIFY")
     wait_for(lambda: c("HGET", "beckon:req:default:dead-sent", f"target:{bid}") == "sent",
              "target sent")
 
-    edge_a.proc.check_clean = False
-    edge_a.proc.p.kill()
-    edge_a.proc.p.wait()
-    wait_for(lambda: c("EXISTS", "beckon:alive:edge:edge-a") == 0,
-             "edge-a's liveness key to expire", timeout=6)
-    post(gw, app, user, "dead-new")
-    t = c("HGET", "beckon:req:default:dead-new", f"target:{bid}")
-    check(t == "waiting:0:edge-down", f"target {t}, want waiting:0:edge-down")
+    kill9(c, edge_a)
+    post_while_down(gw, app, c, user, bid, "dead-new")
     check(gw.get("dead-new").json.get("status") == "queued", "request not queued")
     check(c("ZSCORE", "beckon:pending:num:" + user, "default:dead-new") is not None,
           "request not in its pending set")
 
     # The endpoint registers on edge-b: both go out from there.
     ua.answer = lambda m: 200
-    del ua._respond  # back to the class's method
     ua.edge = ("127.0.0.1", edge_b.sip_port)
     ua.register()
     for rid in ("dead-new", "dead-sent"):
@@ -179,14 +187,8 @@ def test_dead_edge_same_id_returns(env):
     ua = SipUA(env, edge, user)
     ua.register()
     bid = binding_of(c, user)
-    edge.proc.check_clean = False
-    edge.proc.p.kill()
-    edge.proc.p.wait()
-    wait_for(lambda: c("EXISTS", "beckon:alive:edge:edge-s") == 0,
-             "edge-s's liveness key to expire", timeout=6)
-    post(gw, app, user, "back-1")
-    t = c("HGET", "beckon:req:default:back-1", f"target:{bid}")
-    check(t == "waiting:0:edge-down", f"target {t}, want waiting:0:edge-down")
+    kill9(c, edge)
+    post_while_down(gw, app, c, user, bid, "back-1")
     edge2 = beckon.SipEdge(env, r, edge_id="edge-s")
     ua.edge = ("127.0.0.1", edge2.sip_port)
     gw.wait_status("back-1", "delivered")

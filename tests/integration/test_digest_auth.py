@@ -9,17 +9,17 @@ way; a NOTIFY challenged by the endpoint is answered with the device's HA1 (and 
 challenge's status when the edge has no matching credentials), out of dialog and in a SUBSCRIBE
 dialog (there with the dialog's next CSeq).
 
-The UA here is a few lines of Python (hashlib), since SIPp and sofia's client only do MD5."""
+The UA here is sipua's with digest credentials (hashlib), since SIPp and sofia's client only
+do MD5."""
 import hashlib
 import re
-import socket
-import threading
 import time
 import uuid
 
 import _path  # noqa: F401
 import beckon
 from beckon import check
+from sipua import SipUA
 
 REALM = "beckon"
 P = beckon.PACKAGE
@@ -35,74 +35,21 @@ def params(challenge):
             re.findall(r'(\w+)=("[^"]*"|[^,\s]+)', challenge.split(" ", 1)[1])}
 
 
-class UA:
-    """One UDP socket on ip; sends requests, collects responses, answers NOTIFYs with
-    self.answer(msg) → (status, extra header lines)."""
+class UA(SipUA):
+    """sipua's UA with its own socket as Contact, a REGISTER that takes credentials and may be
+    refused, and digest credentials; the tests' answer(msg) → (status, extra header lines)."""
 
-    def __init__(self, edge, user, ip="127.0.0.1"):
-        self.edge = ("127.0.0.1", edge.sip_port)
-        self.user = user
-        self.aor = f"sip:{user}@example.com"
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((ip, 0))
-        self.ip, self.port = self.sock.getsockname()
-        self.lock = threading.Lock()
-        self.responses, self.requests = [], []
-        self.answer = lambda m: (200, [])
-        self.closed = False
-        threading.Thread(target=self._reader, daemon=True).start()
-
-    def _reader(self):
-        from sipua import SipMsg
-        while not self.closed:
-            try:
-                data, addr = self.sock.recvfrom(65535)
-            except OSError:
-                return
-            m = SipMsg(data.decode("utf-8", "replace"))
-            if m.is_response:
-                with self.lock:
-                    self.responses.append(m)
-            else:
-                code, extra = self.answer(m)
-                lines = [f"SIP/2.0 {code} X"] + [f"Via: {v}" for v in m.all("via")]
-                to = m.get("to") + ("" if m.tag("to") else ";tag=t" + uuid.uuid4().hex[:6])
-                lines += [f"From: {m.get('from')}", f"To: {to}",
-                          f"Call-ID: {m.get('call-id')}", f"CSeq: {m.get('cseq')}"]
-                lines += extra + ["Content-Length: 0"]
-                self.sock.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), addr)
-                with self.lock:
-                    self.requests.append((m, code))
-            beckon._notify()
-
-    def close(self):
-        self.closed = True
-        self.sock.close()
-
-    def send(self, method, cseq, headers, call_id, ruri="sip:example.com"):
-        lines = [f"{method} {ruri} SIP/2.0",
-                 f"Via: SIP/2.0/UDP {self.ip}:{self.port};branch=z9hG4bK{uuid.uuid4().hex[:12]};rport",
-                 "Max-Forwards: 70", f"From: <{self.aor}>;tag=f{call_id[:6]}",
-                 f"To: <{self.aor}>", f"Call-ID: {call_id}", f"CSeq: {cseq} {method}"]
-        lines += headers + ["Content-Length: 0"]
-        self.sock.sendto(("\r\n".join(lines) + "\r\n\r\n").encode(), self.edge)
-
-        def pred():
-            with self.lock:
-                for r in self.responses:
-                    if r.get("call-id") == call_id and r.cseq == (cseq, method) \
-                            and r.status >= 200:
-                        return r
-            return None
-        return beckon.wait_for(pred, f"answer to {method} {cseq}")
+    def __init__(self, env, edge, user, ip="127.0.0.1"):
+        super().__init__(env, edge, user, ip=ip)
+        self.contact_uri = f"sip:{user}@{self.ip}:{self.port}"
 
     def register(self, cseq=1, auth=None, call_id=None, accept=True):
-        hdrs = [f"Contact: <sip:{self.user}@{self.ip}:{self.port}>", "Expires: 300"]
+        hdrs = [f"Contact: {self.contact()}", "Expires: 300"]
         if accept:
             hdrs.append(f"Accept: application/{P}")
         if auth:
             hdrs.append(f"Authorization: {auth}")
-        return self.send("REGISTER", cseq, hdrs, call_id or self.call_id)
+        return self.send("REGISTER", call_id or self.call_id, cseq, hdrs)
 
     def credentials(self, challenge, password, method="REGISTER", uri="sip:example.com",
                     nc=1, user=None, alg=None):
@@ -116,6 +63,14 @@ class UA:
         return (f'Digest username="{user}", realm="{c["realm"]}", nonce="{c["nonce"]}", '
                 f'uri="{uri}", response="{resp}", algorithm={alg}, cnonce="{cnonce}", '
                 f'qop=auth, nc={ncs}')
+
+
+def notify_response(c, user, password, nonce):
+    """The MD5 qop=auth response the edge's Authorization c (params) on a NOTIFY must carry,
+    for user's password and the endpoint's nonce."""
+    ha1 = H("MD5", f"{user}:{REALM}:{password}")
+    return H("MD5", f"{ha1}:{nonce}:{c['nc']}:{c['cnonce']}:auth:"
+             + H("MD5", f"NOTIFY:{c['uri']}"))
 
 
 def challenges(r):
@@ -141,8 +96,7 @@ def test_register(env):
     r = env.redis()
     edge = edge_with_auth(env, r)
     credential(r, "1001", "secret")
-    ua = UA(edge, "1001")
-    env.apps.append(ua)
+    ua = UA(env, edge, "1001")
     ua.call_id = "c-" + uuid.uuid4().hex
 
     # No credentials: 401, SHA-256 first, then MD5 (auth-sha256), both qop=auth.
@@ -153,8 +107,7 @@ def test_register(env):
     check(all('qop="auth"' in h and 'realm="beckon"' in h for h in ch), f"{ch}")
 
     # Unknown user: the same challenge (enumeration), and the same answer to a guess.
-    ghost = UA(edge, "9999")
-    env.apps.append(ghost)
+    ghost = UA(env, edge, "9999")
     ghost.call_id = "g-" + uuid.uuid4().hex
     g1 = ghost.register(1)
     check(g1.status == 401 and shape(g1) == shape(r1), f"unknown user: {g1.all('www-authenticate')}")
@@ -196,8 +149,7 @@ def test_stale_nonce(env):
     r = env.redis()
     edge = edge_with_auth(env, r, "--auth-nonce-ttl", "10")
     credential(r, "1003", "pw")
-    ua = UA(edge, "1003")
-    env.apps.append(ua)
+    ua = UA(env, edge, "1003")
     ua.call_id = "s-" + uuid.uuid4().hex
     ch = challenges(ua.register(1))["MD5"]
     time.sleep(11.5)
@@ -215,8 +167,7 @@ def test_blocking(env):
     r = env.redis()
     edge = edge_with_auth(env, r)
     credential(r, "1004", "pw")
-    bad = UA(edge, "1004", ip="127.0.0.2")
-    env.apps.append(bad)
+    bad = UA(env, edge, "1004", ip="127.0.0.2")
     bad.call_id = "b-" + uuid.uuid4().hex
     last = bad.register(1)
     for i in range(4):
@@ -226,8 +177,7 @@ def test_blocking(env):
     # Blocked: even the right password, even without credentials.
     check(bad.register(10).status == 403, "blocked source got a challenge")
     # Another source is still served.
-    good = UA(edge, "1004")
-    env.apps.append(good)
+    good = UA(env, edge, "1004")
     good.call_id = "ok-" + uuid.uuid4().hex
     ok = good.register(2, good.credentials(challenges(good.register(1))["SHA-256"], "pw"))
     check(ok.status == 200, f"other source → {ok.start}")
@@ -239,8 +189,7 @@ def test_subscribe_and_notify_challenge(env):
     gw = env.gateway(r)
     app = env.app_server()
     credential(r, "1005", "pw")
-    ua = UA(edge, "1005")
-    env.apps.append(ua)
+    ua = UA(env, edge, "1005")
     ua.call_id = "n-" + uuid.uuid4().hex
 
     # The endpoint challenges every NOTIFY once; the edge answers with the device's HA1.
@@ -257,10 +206,8 @@ def test_subscribe_and_notify_challenge(env):
             return 401, ['WWW-Authenticate: Digest realm="beckon", nonce="abc123", '
                          'algorithm=MD5, qop="auth", opaque="xyz"']
         c = params(a)
-        ha1 = H("MD5", f"1005:beckon:pw")
-        want = H("MD5", f"{ha1}:abc123:{c['nc']}:{c['cnonce']}:auth:"
-                 + H("MD5", f"NOTIFY:{c['uri']}"))
-        ok = c["response"] == want and c.get("opaque") == "xyz" and c["username"] == "1005"
+        ok = (c["response"] == notify_response(c, "1005", "pw", "abc123")
+              and c.get("opaque") == "xyz" and c["username"] == "1005")
         return (200 if ok else 403), []
     ua.answer = answer
     ok = ua.register(1, None)
@@ -269,16 +216,17 @@ def test_subscribe_and_notify_challenge(env):
     # SUBSCRIBE: challenged, then accepted.
     sub_id = "sub-" + uuid.uuid4().hex
     hdrs = [f"Contact: <sip:1005@{ua.ip}:{ua.port}>", f"Event: {P}", "Expires: 600"]
-    s1 = ua.send("SUBSCRIBE", 1, hdrs, sub_id, ruri=ua.aor)
+    s1 = ua.send("SUBSCRIBE", sub_id, 1, hdrs, ruri=ua.aor)
     check(s1.status == 401, f"SUBSCRIBE without credentials → {s1.start}")
     auth = ua.credentials(challenges(s1)["SHA-256"], "pw", method="SUBSCRIBE", uri=ua.aor)
-    s2 = ua.send("SUBSCRIBE", 2, hdrs + [f"Authorization: {auth}"], sub_id, ruri=ua.aor)
+    s2 = ua.send("SUBSCRIBE", sub_id, 2, hdrs + [f"Authorization: {auth}"], ruri=ua.aor)
     check(s2.status in (200, 202), f"SUBSCRIBE with credentials → {s2.start}")
     # Unsubscribe again (authenticated, next nc) so the NOTIFY below goes out of dialog.
     auth = ua.credentials(challenges(s1)["SHA-256"], "pw", method="SUBSCRIBE", uri=ua.aor,
                           nc=2)
-    ua.send("SUBSCRIBE", 3, [h if not h.startswith("Expires") else "Expires: 0" for h in hdrs]
-            + [f"Authorization: {auth}"], sub_id, ruri=ua.aor)
+    ua.send("SUBSCRIBE", sub_id, 3,
+            [h if not h.startswith("Expires") else "Expires: 0" for h in hdrs]
+            + [f"Authorization: {auth}"], ruri=ua.aor)
 
     resp = gw.post({"device": "1005", "request_id": "nc-1",
                     "server": {"host": "127.0.0.1", "port": app.port}})
@@ -392,8 +340,7 @@ def test_dialog_notify_challenge(env):
     gw = env.gateway(r)
     app = env.app_server()
     credential(r, "1010", "dlg-pw")
-    ua = UA(edge, "1010")
-    env.apps.append(ua)
+    ua = UA(env, edge, "1010")
     ua.call_id = "d-" + uuid.uuid4().hex
     sub_id = "dsub-" + uuid.uuid4().hex
     seen = []  # (cseq, had Authorization, response verified, body)
@@ -407,10 +354,8 @@ def test_dialog_notify_challenge(env):
             return 401, ['WWW-Authenticate: Digest realm="beckon", nonce="dlg42", '
                          'algorithm=MD5, qop="auth"']
         c = params(a)
-        ha1 = H("MD5", "1010:beckon:dlg-pw")
-        want = H("MD5", f"{ha1}:dlg42:{c['nc']}:{c['cnonce']}:auth:"
-                 + H("MD5", f"NOTIFY:{c['uri']}"))
-        ok = c["response"] == want and c["username"] == "1010" and c["uri"] == m.uri
+        ok = (c["response"] == notify_response(c, "1010", "dlg-pw", "dlg42")
+              and c["username"] == "1010" and c["uri"] == m.uri)
         seen.append((m.cseq[0], True, ok, m.body))
         return (200 if ok else 403), []
     ua.answer = answer
@@ -418,9 +363,9 @@ def test_dialog_notify_challenge(env):
     ok = ua.register(2, ua.credentials(challenges(ok)["MD5"], "dlg-pw"))
     check(ok.status == 200, f"REGISTER → {ok.start}")
     hdrs = [f"Contact: <sip:1010@{ua.ip}:{ua.port}>", f"Event: {P}", "Expires: 600"]
-    s1 = ua.send("SUBSCRIBE", 1, hdrs, sub_id, ruri=ua.aor)
+    s1 = ua.send("SUBSCRIBE", sub_id, 1, hdrs, ruri=ua.aor)
     auth = ua.credentials(challenges(s1)["MD5"], "dlg-pw", method="SUBSCRIBE", uri=ua.aor)
-    s2 = ua.send("SUBSCRIBE", 2, hdrs + [f"Authorization: {auth}"], sub_id, ruri=ua.aor)
+    s2 = ua.send("SUBSCRIBE", sub_id, 2, hdrs + [f"Authorization: {auth}"], ruri=ua.aor)
     check(s2.status in (200, 202), f"SUBSCRIBE with credentials → {s2.start}")
     # The state NOTIFY: challenged, answered in the dialog with the next CSeq.
     beckon.wait_for(lambda: len(seen) >= 2 or None, "the state NOTIFY answered")

@@ -28,6 +28,17 @@ def post(gw, app, device, rid, ttl=60):
     check(r.status == 202, f"POST {rid} → {r}")
 
 
+def unanswered(env, edge, gw, app, user, rid):
+    """Registers user with a UA that never answers, POSTs rid for it and waits until that
+    NOTIFY is in flight. Returns the UA."""
+    ua = SipUA(env, edge, user)
+    ua.register()
+    ua.answer = lambda m: None
+    post(gw, app, user, rid)
+    ua.wait_request(lambda m: f"request-id={rid}" in m.body, "the unanswered NOTIFY")
+    return ua
+
+
 def test_edge_drain_hands_back(env):
     r = env.redis()
     c = r.client()
@@ -35,15 +46,11 @@ def test_edge_drain_hands_back(env):
     app = env.app_server()
     edge = env.sip_edge(r, edge_id="edge-a", drain_timeout=DRAIN)
     # One endpoint never answers (NOTIFY in flight), one answers 503 (retry scheduled).
-    silent = SipUA(env, edge, "7546658801")
-    silent.register()
-    silent._respond = lambda req, code, addr: None
+    unanswered(env, edge, gw, app, "7546658801", "dr-silent")
     busy = SipUA(env, edge, "7546658802")
     busy.answer = lambda m: 503
     busy.register()
-    post(gw, app, "7546658801", "dr-silent")
     post(gw, app, "7546658802", "dr-busy")
-    silent.wait_request(lambda m: "request-id=dr-silent" in m.body, "the unanswered NOTIFY")
     edge.proc.wait_log("notify retry request-id=dr-busy")
 
     t0 = time.monotonic()
@@ -85,16 +92,12 @@ def test_edge_restart_in_place(env):
     gw = env.gateway(r)
     app = env.app_server()
     edge = env.sip_edge(r, edge_id="edge-r", drain_timeout=DRAIN)
-    ua = SipUA(env, edge, "7546658803")
-    ua.register()
-    ua._respond = lambda req, code, addr: None
-    post(gw, app, "7546658803", "dr-inplace")
-    ua.wait_request(lambda m: "request-id=dr-inplace" in m.body, "the unanswered NOTIFY")
+    ua = unanswered(env, edge, gw, app, "7546658803", "dr-inplace")
     check(edge.proc.stop() == [], "sip-edge did not drain cleanly")
     bid = c("ZRANGE", "beckon:dev:num:7546658803", 0, -1)[0]
     t = c("HGET", "beckon:req:default:dr-inplace", f"target:{bid}")
     check(t == "waiting:0:edge-shutdown", f"target {t}")
-    del ua._respond
+    ua.answer = lambda m: 200
     n_before = len(ua.received())
     # Same id, same flows (UDP: the binding's source is unchanged); the UA does not register.
     edge2 = beckon.SipEdge(env, r, edge_id="edge-r")

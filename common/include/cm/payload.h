@@ -26,7 +26,8 @@
 	X(PATH, "path")                                                                            \
 	X(COMPONENT, "component")                                                                  \
 	X(ALT_SERVER, "alt-server")                                                                \
-	X(TIME_SLOT, "time-slot")
+	X(TIME_SLOT, "time-slot")                                                                  \
+	X(VALID_UNTIL, "valid-until")
 
 enum cm_payload_label {
 #define CM_PL_ENUM_(name, text) CM_PL_##name,
@@ -46,6 +47,8 @@ struct cm_payload {
 	struct cm_str alt_server[CM_PAYLOAD_ALT_MAX];
 	size_t n_alt_server;
 	struct cm_str time_slot;
+	struct cm_str valid_until; /* written by beckon from the request's deadline, never by
+				    * the app server (proto/contact-me.md) */
 };
 
 const char *cm_payload_label_name(enum cm_payload_label label);
@@ -60,6 +63,15 @@ int cm_payload_check(enum cm_payload_label label, const char *v, size_t len, con
 /* Reads a time-slot value ("<RFC 3339>/<RFC 3339>") into epoch milliseconds. Returns 0 or
  * -EINVAL. Does not check the order (cm_payload_check does). */
 int cm_payload_time_slot(const char *v, size_t len, int64_t *start_ms, int64_t *end_ms);
+
+/* Reads one RFC 3339 date-time (a valid-until value) into epoch milliseconds. Returns 0 or
+ * -EINVAL. */
+int cm_payload_date_time(const char *v, size_t len, int64_t *ms);
+
+/* valid-until as beckon writes it: "valid-until=YYYY-MM-DDTHH:MM:SS.mmmZ" CRLF (the deadline
+ * to the millisecond, as the API reports it), so a request's payload must leave this much
+ * room under CM_PAYLOAD_MAX. */
+#define CM_PAYLOAD_VALID_UNTIL_LINE (sizeof("valid-until=2026-11-26T10:00:00.000Z\r\n") - 1)
 
 /*
  * Parses body (not NUL-terminated). Fields point into body. Unknown labels are skipped.

@@ -409,6 +409,13 @@ static int validate(struct ctx *c, json_t *root, struct gw_request *out)
 
 	if (!json_is_object(root))
 		return bad(c, "the body must be a JSON object");
+	/* valid-until is beckon's statement of the deadline to the endpoint; an app server that
+	 * could set it could make an endpoint call back after the API says expired. */
+	if (json_object_get(root, "valid_until") || json_object_get(root, "valid-until"))
+		return bad(c,
+			   "field '%s' is set by beckon from the request's deadline (ttl_s, "
+			   "time_slot) and must not be sent",
+			   json_object_get(root, "valid_until") ? "valid_until" : "valid-until");
 	json_object_foreach(root, key, val)
 	{
 		size_t i;
@@ -464,10 +471,16 @@ int gw_request_from_json(json_t *root, const char *packages, struct gw_request *
 	rc = validate(c, root, out);
 	if (rc < 0)
 		goto out;
-	rc = cm_payload_format(&c->pl, out->payload, sizeof(out->payload), &why);
+	/* Room is kept for the valid-until line gw_request_valid_until adds at create time. (The
+	 * field limits make the longest request's payload about 3.8 kB, so this does not refuse
+	 * any valid request today; it keeps that true if a limit grows.) */
+	rc = cm_payload_format(&c->pl, out->payload,
+			       sizeof(out->payload) - CM_PAYLOAD_VALID_UNTIL_LINE, &why);
 	if (rc == -ENOSPC || (rc == -EINVAL && why && strstr(why, "4096"))) {
-		rc = bad(c, "the request makes a contact-me payload longer than %d octets",
-			 CM_PAYLOAD_MAX);
+		rc = bad(c,
+			 "the request makes a contact-me payload longer than %d octets (%d with "
+			 "the valid-until line beckon adds)",
+			 (int)(CM_PAYLOAD_MAX - CM_PAYLOAD_VALID_UNTIL_LINE), CM_PAYLOAD_MAX);
 		goto out;
 	}
 	if (rc < 0) {
@@ -557,6 +570,31 @@ int gw_request_deadline(const struct gw_request *r, int64_t now_ms, int64_t *dea
 			d = r->slot_end_ms;
 	}
 	*deadline = d;
+	return 0;
+}
+
+int gw_request_valid_until(struct gw_request *r, int64_t deadline_ms)
+{
+	char line[CM_PAYLOAD_VALID_UNTIL_LINE + 1];
+	time_t secs = (time_t)(deadline_ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	if (deadline_ms < 0 || !gmtime_r(&secs, &tm))
+		return -EINVAL;
+	n = strftime(line, sizeof(line), "valid-until=%Y-%m-%dT%H:%M:%S", &tm);
+	/* Milliseconds: the endpoint's cut-off is then the stored deadline exactly, not a
+	 * second early (a 200 then, with no callback, would read as delivered). */
+	if (n != CM_PAYLOAD_VALID_UNTIL_LINE - 7 ||
+	    cm_snprintf(line + n, sizeof(line) - n, ".%03dZ\r\n", (int)(deadline_ms % 1000)) < 0 ||
+	    cm_payload_check(CM_PL_VALID_UNTIL, line + 12, CM_PAYLOAD_VALID_UNTIL_LINE - 14, NULL) <
+		0)
+		return -EINVAL; /* a year past 9999 */
+	n = CM_PAYLOAD_VALID_UNTIL_LINE;
+	if (r->payload_len + n > CM_PAYLOAD_MAX)
+		return -ENOSPC;
+	memcpy(r->payload + r->payload_len, line, n + 1);
+	r->payload_len += n;
 	return 0;
 }
 

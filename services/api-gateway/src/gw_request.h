@@ -99,6 +99,14 @@ int gw_request_client(const char *hdr, char out[GW_CLIENT_MAX + 1], char *detail
 int gw_request_deadline(const struct gw_request *r, int64_t now_ms, int64_t *deadline, char *detail,
 			size_t size);
 
+/*
+ * Appends "valid-until=<deadline, RFC 3339 UTC with milliseconds>" CRLF to r->payload
+ * (proto/contact-me.md), so the endpoint can tell a NOTIFY that arrives after the deadline.
+ * Called once, with the deadline the create script stores. Returns 0, or -ENOSPC / -EINVAL
+ * (payload unchanged); gw_request_from_json keeps the room, so neither happens in practice.
+ */
+int gw_request_valid_until(struct gw_request *r, int64_t deadline_ms);
+
 /* Frees what gw_request_from_json allocated. Safe on a zeroed or already freed struct. */
 void gw_request_free(struct gw_request *r);
 

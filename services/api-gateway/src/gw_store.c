@@ -398,6 +398,12 @@ void gw_store_create(struct gw_store *s, struct gw_request *r, gw_store_cb *cb, 
 		finish(c, rc, 0);
 		return;
 	}
+	/* The same dl goes to the script as ARGV[12], so valid-until and the stored deadline
+	 * (hence the API's "expired") agree to the second. */
+	if (gw_request_valid_until(r, dl) < 0) {
+		fail(c, CM_E_INTERNAL, "could not add valid-until to the contact-me payload");
+		return;
+	}
 	if (!s->redis) {
 		fail(c, CM_E_UNAVAILABLE, "shutting down");
 		return;

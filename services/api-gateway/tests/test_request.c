@@ -7,12 +7,12 @@
  * are not NUL-terminated) and the exact output for one complete request. Runs from the
  * project root (meson's workdir).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "examples.h"
 #include "cm/err.h"
 #include "cm/payload.h"
 #include "gw_request.h"
@@ -33,29 +33,6 @@ static bool is_uuid4(const char *s)
 	return true;
 }
 
-static char *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		if (buf) {
-			buf[n] = '\0';
-			*len = (size_t)n;
-		}
-	}
-	fclose(f);
-	return buf;
-}
-
 static void check_valid(const char *path)
 {
 	struct gw_request r, again;
@@ -63,7 +40,7 @@ static void check_valid(const char *path)
 	char detail[GW_DETAIL_MAX];
 	const char *why = NULL;
 	size_t len = 0;
-	char *text = read_all(path, &len);
+	char *text = examples_read(path, &len);
 	int rc;
 
 	CHECK(text != NULL, "%s: cannot read", path);
@@ -142,29 +119,6 @@ static void check_invalid(const char *path)
 	}
 	free(text);
 	json_decref(f);
-}
-
-static int for_each(const char *dir, void (*fn)(const char *))
-{
-	struct dirent *e;
-	DIR *d = opendir(dir);
-	int n = 0;
-
-	CHECK(d != NULL, "cannot open %s (run from the project root)", dir);
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		char path[512];
-		size_t l = strlen(e->d_name);
-
-		if (l < 6 || strcmp(e->d_name + l - 5, ".json") != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		fn(path);
-		n++;
-	}
-	closedir(d);
-	return n;
 }
 
 static void check_full_output(void)
@@ -329,16 +283,95 @@ static void check_edge_cases(void)
 	CHECK(is_uuid4(a) && is_uuid4(b) && strcmp(a, b) != 0, "uuids %s %s", a, b);
 }
 
+/* The longest request every field limit allows still leaves room for the valid-until line, and
+ * gw_request_valid_until writes the deadline (to the millisecond) as the last line. */
+static void check_valid_until(void)
+{
+	static const char host[] =
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb."
+	    "ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc."
+	    "ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+	char *body = malloc(16384), id[129], path[1025], comp[65], detail[GW_DETAIL_MAX];
+	struct gw_request r;
+	struct cm_payload p;
+	const char *why = NULL;
+	size_t pos;
+	int64_t dl;
+	int rc;
+
+	CHECK(strlen(host) == 253); /* CM_HOST_MAX */
+	if (!body)
+		return;
+	memset(id, 'i', 128);
+	id[128] = '\0';
+	path[0] = '/';
+	memset(path + 1, 'p', 1023);
+	path[1024] = '\0';
+	memset(comp, 'c', 64);
+	comp[64] = '\0';
+	pos = (size_t)snprintf(
+	    body, 16384,
+	    "{\"device\":\"1\",\"request_id\":\"%s\",\"server\":{\"host\":\"%s\","
+	    "\"port\":65535},\"protocol\":\"https\",\"path\":\"%s\","
+	    "\"component\":\"%s\",\"time_slot\":\"2026-11-26T10:00:00.123456789+01:00/"
+	    "2026-11-26T10:30:00.123456789+01:00\",\"alt_servers\":[",
+	    id, host, path, comp);
+	for (int i = 0; i < CM_PAYLOAD_ALT_MAX; i++)
+		pos += (size_t)snprintf(body + pos, 16384 - pos,
+					"%s{\"host\":\"%s\",\"port\":65535}", i ? "," : "", host);
+	pos += (size_t)snprintf(body + pos, 16384 - pos, "]}");
+	rc = gw_request_parse(body, pos, &r, detail, sizeof(detail));
+	CHECK(rc == 0, "maximal request refused: %s", detail);
+	if (rc == 0) {
+		size_t before = r.payload_len;
+
+		CHECK(before + CM_PAYLOAD_VALID_UNTIL_LINE <= CM_PAYLOAD_MAX,
+		      "maximal payload %zu octets leaves no room for valid-until", before);
+		CHECK(gw_request_valid_until(&r, 1795687232999LL) == 0);
+		CHECK(r.payload_len == before + CM_PAYLOAD_VALID_UNTIL_LINE &&
+			  strcmp(r.payload + before, "valid-until=2026-11-26T10:00:32.999Z\r\n") ==
+			      0,
+		      "got '%s'", r.payload + before);
+		CHECK(cm_payload_parse(r.payload, r.payload_len, &p, &why) == 0 && p.valid_until.p,
+		      "%s", why ? why : "");
+		printf("longest request: payload %zu octets with valid-until (limit %d)\n",
+		       r.payload_len, CM_PAYLOAD_MAX);
+		/* full: refused, payload untouched */
+		r.payload_len = CM_PAYLOAD_MAX - CM_PAYLOAD_VALID_UNTIL_LINE + 1;
+		CHECK(gw_request_valid_until(&r, 1795687232999LL) == -ENOSPC);
+		CHECK(gw_request_valid_until(&r, -1) == -EINVAL);
+		gw_request_free(&r);
+	}
+	/* ttl_s 0: valid-until is created + 32 s, the deadline the create script stores. */
+	{
+		static const char ttl0[] = "{\"device\":\"1\",\"request_id\":\"v\",\"ttl_s\":0}";
+
+		rc = gw_request_parse(ttl0, sizeof(ttl0) - 1, &r, detail, sizeof(detail));
+	}
+	CHECK(rc == 0, "%s", detail);
+	if (rc == 0) {
+		CHECK(gw_request_deadline(&r, 1795687200500LL, &dl, detail, sizeof(detail)) == 0 &&
+		      dl == 1795687232500LL);
+		CHECK(gw_request_valid_until(&r, dl) == 0 &&
+			  strstr(r.payload, "\r\nvalid-until=2026-11-26T10:00:32.500Z\r\n"),
+		      "%s", r.payload);
+		gw_request_free(&r);
+	}
+	free(body);
+}
+
 int main(void)
 {
-	int nv = for_each(VALID_DIR, check_valid);
-	int ni = for_each(INVALID_DIR, check_invalid);
+	int nv = examples_for_each(VALID_DIR, ".json", check_valid);
+	int ni = examples_for_each(INVALID_DIR, ".json", check_invalid);
 
-	CHECK(nv >= 10, "only %d valid examples", nv);
-	CHECK(ni >= 40, "only %d invalid examples", ni);
+	CHECK(nv >= 10, "only %d valid examples in " VALID_DIR, nv);
+	CHECK(ni >= 40, "only %d invalid examples in " INVALID_DIR, ni);
 	printf("%d valid and %d invalid examples\n", nv, ni);
 	check_full_output();
 	check_lifecycle_fields();
 	check_edge_cases();
+	check_valid_until();
 	return check_done();
 }

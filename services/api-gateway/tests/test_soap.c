@@ -7,7 +7,6 @@
  * gets exactly that Fault code, HTTP status, problem status and detail. The rendered
  * responses and Fault details are validated against the XSD too. Runs from the project root.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include <libxml/xmlschemas.h>
 
 #include "check.h"
+#include "examples.h"
 #include "cm/err.h"
 #include "cm/payload.h"
 #include "gw_record.h"
@@ -29,29 +29,6 @@
 #define XSD "proto/soap/beckon.xsd"
 
 static xmlSchemaPtr schema;
-
-static char *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (!f)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-			free(buf);
-			buf = NULL;
-		}
-		if (buf) {
-			buf[n] = '\0';
-			*len = (size_t)n;
-		}
-	}
-	fclose(f);
-	return buf;
-}
 
 static void silent(void *ctx, const char *msg, ...)
 {
@@ -116,33 +93,10 @@ static int validate_body(const char *xml, size_t len, bool fault, const char *wh
 	return rc;
 }
 
-static int for_each(const char *dir, void (*fn)(const char *path))
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	char path[512];
-	int n = 0;
-
-	CHECK(d != NULL, "cannot open %s", dir);
-	if (!d)
-		return 0;
-	while ((e = readdir(d))) {
-		size_t l = strlen(e->d_name);
-
-		if (l < 5 || strcmp(e->d_name + l - 4, ".xml") != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		fn(path);
-		n++;
-	}
-	closedir(d);
-	return n;
-}
-
 static void check_valid(const char *path)
 {
 	size_t len = 0;
-	char *xml = read_all(path, &len);
+	char *xml = examples_read(path, &len);
 	bool v12 = xml && strstr(xml, GW_SOAP12_NS);
 	struct gw_soap_call call;
 	struct gw_soap_fault f;
@@ -212,7 +166,7 @@ static int run(const char *xml, size_t len, const char *ct, const char *action,
 static void check_invalid(const char *path)
 {
 	size_t len = 0, flen = 0;
-	char *xml = read_all(path, &len), *end, *out, code[48];
+	char *xml = examples_read(path, &len), *end, *out, code[48];
 	json_t *exp = NULL;
 	const char *ct, *action, *want_code, *want_detail;
 	struct gw_soap_fault f;
@@ -264,7 +218,7 @@ static void check_responses(void)
 {
 	static const char full[] = "proto/soap/examples/valid/v11-request-full.xml";
 	size_t len = 0, olen = 0;
-	char *xml = read_all(full, &len), *out;
+	char *xml = examples_read(full, &len), *out;
 	struct gw_soap_call call;
 	struct gw_soap_fault f;
 	struct gw_request r;
@@ -383,10 +337,10 @@ int main(void)
 	CHECK(schema != NULL, "%s does not compile", XSD);
 	if (!schema)
 		return check_done();
-	nv = for_each(VALID_DIR, check_valid);
-	ni = for_each(INVALID_DIR, check_invalid);
-	CHECK(nv >= 10, "only %d valid examples", nv);
-	CHECK(ni >= 30, "only %d invalid examples", ni);
+	nv = examples_for_each(VALID_DIR, ".xml", check_valid);
+	ni = examples_for_each(INVALID_DIR, ".xml", check_invalid);
+	CHECK(nv >= 10, "only %d valid examples in " VALID_DIR, nv);
+	CHECK(ni >= 30, "only %d invalid examples in " INVALID_DIR, ni);
 	printf("%d valid and %d invalid SOAP examples\n", nv, ni);
 	check_responses();
 	check_limits();

@@ -20,6 +20,7 @@
 #include "ca_plan.h"
 #include "ca_slot.h"
 #include "ca_trust.h"
+#include "ca_valid.h"
 #include "cm/payload.h"
 #include "fuzz.h"
 
@@ -85,6 +86,24 @@ static void check_slot(const struct cm_payload *p)
 	}
 }
 
+/* valid-until the parser accepted is readable by the agent, and the decision matches it. */
+static void check_valid(const struct cm_payload *p)
+{
+	int64_t until;
+
+	switch (ca_valid_decide(p->valid_until.p, p->valid_until.len, NOW_MS, 30, &until)) {
+	case CA_VALID_OK:
+		FUZZ_CHECK(!p->valid_until.p || until + 30000 > NOW_MS);
+		break;
+	case CA_VALID_EXPIRED:
+		FUZZ_CHECK(p->valid_until.p && until + 30000 <= NOW_MS);
+		break;
+	case CA_VALID_UNREADABLE:
+		FUZZ_CHECK(0);
+		break;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct ca_trust trust;
@@ -130,6 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						 p.server.p, p.server.len, now + 1));
 		now += 1000;
 		check_slot(&p);
+		check_valid(&p);
 		check_plan(&p, &trust, (n % 2) ? NULL : "192.0.2.7:80");
 	}
 	return 0;

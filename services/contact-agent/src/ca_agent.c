@@ -41,6 +41,7 @@
 
 #include "ca_agent.h"
 #include "ca_plan.h"
+#include "ca_valid.h"
 #include "cm/tlsdir.h"
 #include "cm/hostport.h"
 #include "cm/log.h"
@@ -268,11 +269,11 @@ static void on_register(struct ca_agent *a, int status, char const *phrase, sip_
 		uv_timer_start(&a->timer, retry_cb, (uint64_t)a->set->register_retry * 1000, 0);
 }
 
-/* Handles one request of a NOTIFY (already answered): de-duplication, time-slot, trust,
- * then the callback now or when its window opens. */
+/* Handles one request of a NOTIFY (already answered): de-duplication, valid-until, time-slot,
+ * trust, then the callback now or when its window opens. */
 static void handle_request(struct ca_agent *a, const struct cm_payload *p, const char *call_id)
 {
-	int64_t start_ms = 0, end_ms = 0;
+	int64_t start_ms = 0, end_ms = 0, until_ms;
 	enum ca_slot_when when = CA_SLOT_NOW;
 	uint64_t delay = 0;
 	struct ca_plan *plan;
@@ -285,6 +286,16 @@ static void handle_request(struct ca_agent *a, const struct cm_payload *p, const
 			  uv_now(a->loop) + 1)) {
 		cm_log_info("duplicate request-id=%.*s ignored: already handled",
 			    (int)p->request_id.len, p->request_id.p);
+		return;
+	}
+	/* valid-until passed: the API already says expired, so a late NOTIFY (one that waited
+	 * out a partition) must not call back. The NOTIFY was answered 200 all the same: it was
+	 * well-formed, and a refusal would only make beckon retry it. */
+	if (ca_valid_decide(p->valid_until.p, p->valid_until.len, ca_slot_now_ms(),
+			    a->set->clock_skew, &until_ms) == CA_VALID_EXPIRED) {
+		cm_log_info("callback expired request_id=%.*s valid_until=%.*s clock_skew=%lds",
+			    (int)p->request_id.len, p->request_id.p, (int)p->valid_until.len,
+			    p->valid_until.p, a->set->clock_skew);
 		return;
 	}
 	if (p->time_slot.p) {

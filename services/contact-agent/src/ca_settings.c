@@ -55,6 +55,9 @@ const struct cm_opt ca_settings_opts[] = {
 		 "opt in by registration: list application/<package> in the REGISTER's Accept"),
     CM_OPT_INT_(S, max_scheduled, "max-scheduled", "64", 1, 4096,
 		"callbacks waiting for their time-slot before further ones are refused"),
+    CM_OPT_INT_(S, clock_skew, "clock-skew", "30", 0, 3600,
+		"tolerance, s, on a NOTIFY's valid-until for a clock that is off: a request whose "
+		"valid-until + clock-skew has passed is answered 200 but not called back"),
     CM_OPT_STR_(
 	S, tls_ca, "tls-ca", "/etc/ssl/certs/ca-certificates.crt", false,
 	"PEM CA certificates the TLS registrar's certificate must chain to (always verified)"),

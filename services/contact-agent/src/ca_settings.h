@@ -31,6 +31,7 @@ struct ca_settings {
 	long max_callbacks;	/* callbacks in flight before new ones are refused */
 	long subscribe_expires; /* requested subscription lifetime, s */
 	long max_scheduled;	/* callbacks waiting for their time-slot */
+	long clock_skew;	/* tolerance on a NOTIFY's valid-until, s (ca_valid.h) */
 	char *tls_ca;		/* PEM CAs for the TLS registrar's certificate */
 	char *tls_cert;		/* PEM client certificate; "" when unset */
 	char *tls_key;		/* PEM key of tls_cert */
