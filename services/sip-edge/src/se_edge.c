@@ -165,6 +165,7 @@ void se_edge_stop(struct se_edge *e)
 	/* NOTIFY transactions and retries end now; their Redis updates are skipped while
 	 * closing. */
 	se_notify_shutdown(e);
+	se_registrar_stop(e);
 	cm_redis_close(e->redis);
 	e->redis = NULL;
 

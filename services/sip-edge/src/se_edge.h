@@ -31,6 +31,7 @@
 struct se_notify;
 struct se_auth;
 struct se_wake;
+struct se_reg_batch;
 
 struct se_edge {
 	uv_loop_t *loop;
@@ -56,6 +57,8 @@ struct se_edge {
 	struct se_notify *notifies; /* NOTIFYs in flight, for shutdown */
 	struct se_notify *retries;  /* NOTIFYs waiting for their next attempt */
 	unsigned n_retries;
+	/* REGISTERs of this loop turn, sent as one script call (se_registrar.c) */
+	struct se_reg_batch *reg_batch;
 	struct se_auth *auth; /* digest authentication; NULL when the auth setting is off */
 	/* register script arguments derived from the settings (LF-separated lists) */
 	char pkg_list[SE_PACKAGES_MAX * (SE_PACKAGE_MAX + 1) + 1];

@@ -455,9 +455,12 @@ void se_register_args(const struct se_reg_req *req, const struct se_reg_origin *
 	arg(a, a->regids);
 }
 
-/* Lua: see proto/redis.md. ARGV layout is se_register_args'. */
+/* Lua: see proto/redis.md. One registration's ARGV layout is se_register_args'; the script
+ * runs the registrations of a batch (se_registrar.c) one after the other, each in its own
+ * function call, so they see each other's writes exactly as separate EVALSHAs would. */
 struct cm_redis_script se_register_script = {
     .source = SE_LUA_HELPERS
+    "local function se_register_one(ARGV)\n"
     "local P, now = ARGV[1], tonumber(ARGV[2])\n"
     "local callid, cseq = ARGV[4], tonumber(ARGV[5])\n"
     "local edge, flow, source = ARGV[7], ARGV[10], ARGV[8]\n"
@@ -498,8 +501,10 @@ struct cm_redis_script se_register_script = {
     "  local t = redis.call('PTTL', k)\n"
     "  if t < 0 or now + t < exp then redis.call('PEXPIREAT', k, exp) end\n"
     "end\n"
-    "redis.call('ZREMRANGEBYSCORE', aorkey, '-inf', '(' .. ARGV[2])\n"
+    /* Expired members are dropped on the full and wildcard paths; the listing and readers
+     * skip them anyway, so the refresh fast path leaves them. */
     "if ARGV[12] == '1' then\n"
+    "  redis.call('ZREMRANGEBYSCORE', aorkey, '-inf', '(' .. ARGV[2])\n"
     "  local ids = redis.call('ZRANGE', aorkey, 0, -1)\n"
     "  for _, bid in ipairs(ids) do\n"
     "    if not in_order(bid) then return {'err', 'cseq'} end\n"
@@ -576,6 +581,7 @@ struct cm_redis_script se_register_script = {
     "    return {'ok', listing(bid, ARGV[18]), {}, {}, {bid, sub, table.concat(have, ',')}}\n"
     "  end\n"
     "end\n"
+    "redis.call('ZREMRANGEBYSCORE', aorkey, '-inf', '(' .. ARGV[2])\n"
     "local live, adds = redis.call('ZCOUNT', aorkey, ARGV[2], '+inf'), 0\n"
     "for i = 0, n - 1 do\n"
     "  local b = 17 + 7 * i\n"
@@ -650,5 +656,18 @@ struct cm_redis_script se_register_script = {
     "    infos[#infos+1] = bid; infos[#infos+1] = sub; infos[#infos+1] = table.concat(have, ',')\n"
     "  end\n"
     "end\n"
-    "return {'ok', listing(), gone, claims, infos}\n",
+    "return {'ok', listing(), gone, claims, infos}\n"
+    "end\n"
+    /* Batch framing: ARGV[1] = k, then k times (argc, argc arguments). A failing registration
+     * (a Lua or command error) becomes an error element; the others still run. */
+    "local all, out, at = ARGV, {}, 2\n"
+    "for j = 1, tonumber(all[1]) do\n"
+    "  local argc = tonumber(all[at])\n"
+    "  local ok, res = pcall(se_register_one, {unpack(all, at + 1, at + argc)})\n"
+    "  if ok then out[j] = res\n"
+    "  elseif type(res) == 'table' and res.err then out[j] = res\n"
+    "  else out[j] = {err = tostring(res)} end\n"
+    "  at = at + 1 + argc\n"
+    "end\n"
+    "return out\n",
 };

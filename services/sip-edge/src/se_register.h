@@ -142,12 +142,16 @@ struct se_reg_args {
 	char idx[SE_REG_CONTACTS_MAX][2 * SE_KEY_MAX + 2];
 };
 
-/* Builds the argument vector of se_register_script for req (borrowed while args is used). */
+/* Builds one registration's argument vector of se_register_script for req (borrowed while
+ * args is used). */
 void se_register_args(const struct se_reg_req *req, const struct se_reg_origin *o,
 		      struct se_reg_args *args);
 
 /*
- * The registrar script (no KEYS). Returns {"ok", {contact, seconds-left, ...},
+ * The registrar script (no KEYS), for a batch of registrations: ARGV is k, then for each
+ * registration its argument count and its se_register_args vector; the reply is an array of k
+ * elements, in order, each an error reply (that registration failed; the others ran) or what
+ * one registration returns: {"ok", {contact, seconds-left, ...},
  * {binding-id, old-edge, old-flow, ...}, {binding-id, ref, ...}, {binding-id, subscribed,
  * packages, ...}} where the third list names the bindings removed, or moved to another flow,
  * by this REGISTER, the fourth the pending requests claimed for queued delivery (send each as

@@ -39,6 +39,29 @@
 #include "se_sanity.h"
 
 #define SOURCE_MAX 64
+/* REGISTERs per register-script call. The REGISTERs of one loop turn share one call, which
+ * saves Redis the per-call part of its cost (about an eighth of a refresh's script CPU,
+ * docs/performance.md "REGISTER batching"); 32 keeps one call's run time (a few ms at worst,
+ * all new bindings) from stalling Redis for other clients. */
+#define BATCH_MAX 32
+
+/* The REGISTERs parsed in this loop turn, sent as one script call when the turn ends (the
+ * check handle) or when BATCH_MAX are waiting. The idle handle only keeps the loop from
+ * blocking in poll while a batch waits (a REGISTER handled from the prepare phase). */
+struct se_reg_batch {
+	uv_check_t check;
+	uv_idle_t idle;
+	struct se_edge *e;
+	unsigned n;
+	struct se_reg *r[BATCH_MAX];
+	int open_handles;
+};
+
+/* A batch on the wire: its REGISTERs, answered in order from the reply's elements. */
+struct se_reg_sent {
+	unsigned n;
+	struct se_reg *r[BATCH_MAX];
+};
 
 struct se_reg {
 	struct se_edge *e;
@@ -188,9 +211,10 @@ static void binding_info(const redisReply *infos, const char *bid, const char **
 	}
 }
 
-static void reg_done(struct cm_redis *redis, redisReply *reply, void *data)
+/* Answers r from its element of the batch reply (or the whole reply: NULL when Redis went
+ * away, an error reply when the script call failed). */
+static void reg_done(struct se_reg *r, const redisReply *reply)
 {
-	struct se_reg *r = data;
 	struct se_edge *e = r->e;
 	const redisReply *gone, *list, *claims, *infos;
 	const char *contacts;
@@ -307,6 +331,142 @@ static void reg_done(struct cm_redis *redis, redisReply *reply, void *data)
 	}
 }
 
+static void batch_done(struct cm_redis *redis, redisReply *reply, void *data)
+{
+	struct se_reg_sent *s = data;
+	redisReply bad = {.type = REDIS_REPLY_ERROR, .str = "batch reply of the wrong size"};
+	const bool each =
+	    reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == (size_t)s->n;
+
+	bad.len = strlen(bad.str);
+	for (unsigned i = 0; i < s->n; i++) {
+		if (each)
+			reg_done(s->r[i], reply->element[i]);
+		else
+			reg_done(s->r[i],
+				 !reply || reply->type == REDIS_REPLY_ERROR ? reply : &bad);
+	}
+	free(s);
+}
+
+/* Sends the waiting REGISTERs as one script call: ARGV is their count, then each one's
+ * argument count and arguments (se_register_script). cm_redis_eval copies the arguments. */
+static void batch_flush(struct se_reg_batch *b)
+{
+	struct se_edge *e = b->e;
+	struct se_reg_sent *s;
+	char counts[BATCH_MAX + 1][12];
+	const char **argv = NULL;
+	size_t *argvlen = NULL;
+	int argc = 0, total = 1, rc = -ENOMEM;
+
+	uv_check_stop(&b->check);
+	uv_idle_stop(&b->idle);
+	if (b->n == 0)
+		return;
+	s = malloc(sizeof(*s));
+	for (unsigned i = 0; i < b->n; i++)
+		total += 1 + b->r[i]->args.argc;
+	argv = malloc((size_t)total * sizeof(*argv));
+	argvlen = malloc((size_t)total * sizeof(*argvlen));
+	if (s && argv && argvlen) {
+		s->n = b->n;
+		cm_snprintf(counts[0], sizeof(counts[0]), "%u", b->n);
+		argv[argc] = counts[0];
+		argvlen[argc++] = strlen(counts[0]);
+		for (unsigned i = 0; i < b->n; i++) {
+			const struct se_reg_args *a = &b->r[i]->args;
+			s->r[i] = b->r[i];
+			cm_snprintf(counts[i + 1], sizeof(counts[i + 1]), "%d", a->argc);
+			argv[argc] = counts[i + 1];
+			argvlen[argc++] = strlen(counts[i + 1]);
+			memcpy(argv + argc, a->argv, (size_t)a->argc * sizeof(*argv));
+			memcpy(argvlen + argc, a->argvlen, (size_t)a->argc * sizeof(*argvlen));
+			argc += a->argc;
+		}
+		rc = cm_redis_eval(e->redis, &se_register_script, batch_done, s, 0, argc, argv,
+				   argvlen);
+	}
+	free(argv);
+	free(argvlen);
+	if (rc < 0) {
+		free(s);
+		for (unsigned i = 0; i < b->n; i++) {
+			e->pending--;
+			e->reg_pending--;
+			reg_unavailable(b->r[i],
+					rc == -ENOMEM ? "out-of-memory" : "redis-unavailable");
+		}
+	}
+	b->n = 0;
+}
+
+static void on_batch_check(uv_check_t *h)
+{
+	batch_flush(h->data);
+}
+
+static void on_batch_idle(uv_idle_t *h)
+{
+	/* Nothing: an active idle handle makes the loop poll without blocking. */
+}
+
+/* Queues r (counted as pending from now on) for the next script call. */
+static int batch_add(struct se_edge *e, struct se_reg *r)
+{
+	struct se_reg_batch *b = e->reg_batch;
+
+	if (e->closing)
+		return -ESHUTDOWN; /* se_registrar_stop has run or is about to */
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			return -ENOMEM;
+		b->e = e;
+		uv_check_init(e->loop, &b->check);
+		uv_idle_init(e->loop, &b->idle);
+		b->check.data = b->idle.data = b;
+		b->open_handles = 2;
+		e->reg_batch = b;
+	}
+	b->r[b->n++] = r;
+	e->pending++;
+	e->reg_pending++;
+	if (b->n == BATCH_MAX) {
+		batch_flush(b);
+	} else if (b->n == 1) {
+		uv_check_start(&b->check, on_batch_check);
+		uv_idle_start(&b->idle, on_batch_idle);
+	}
+	return 0;
+}
+
+static void on_batch_closed(uv_handle_t *h)
+{
+	struct se_reg_batch *b = h->data;
+
+	if (--b->open_handles == 0)
+		free(b);
+}
+
+void se_registrar_stop(struct se_edge *e)
+{
+	struct se_reg_batch *b = e->reg_batch;
+
+	if (!b)
+		return;
+	e->reg_batch = NULL;
+	/* Shutdown answers nothing more (as reg_done does while closing). */
+	for (unsigned i = 0; i < b->n; i++) {
+		e->pending--;
+		e->reg_pending--;
+		reg_free(b->r[i]);
+	}
+	b->n = 0;
+	uv_close((uv_handle_t *)&b->check, on_batch_closed);
+	uv_close((uv_handle_t *)&b->idle, on_batch_closed);
+}
+
 static void handle_register(struct se_edge *e, msg_t *msg, sip_t *sip)
 {
 	const struct se_reg_limits lim = {e->cfg->min_expires, e->cfg->max_expires,
@@ -393,14 +553,9 @@ static void handle_register(struct se_edge *e, msg_t *msg, sip_t *sip)
 				   .gateway_url = e->cfg->gateway_url ? e->cfg->gateway_url : "",
 				   .claim_limit = SE_CLAIM_MAX};
 	se_register_args(&r->req, &o, &r->args);
-	rc = cm_redis_eval(e->redis, &se_register_script, reg_done, r, 0, r->args.argc,
-			   r->args.argv, r->args.argvlen);
-	if (rc < 0) {
-		reg_unavailable(r, "redis-unavailable");
-		return;
-	}
-	e->pending++;
-	e->reg_pending++;
+	rc = batch_add(e, r);
+	if (rc < 0)
+		reg_unavailable(r, rc == -ENOMEM ? "out-of-memory" : "shutting-down");
 }
 
 int se_registrar_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg, sip_t *sip)

@@ -19,6 +19,12 @@
  */
 int se_registrar_message(nta_agent_magic_t *magic, nta_agent_t *agent, msg_t *msg, sip_t *sip);
 
+struct se_edge;
+
+/* Drops the REGISTERs not yet sent to Redis (unanswered, as at shutdown) and closes the
+ * batching handles; the loop must run afterwards. Safe when nothing was batched. */
+void se_registrar_stop(struct se_edge *e);
+
 /* Formats msg's source address as ip:port, IPv6 bracketed. Returns the length or -EINVAL. */
 int se_registrar_source(msg_t *msg, char *buf, size_t size);
 
