@@ -7,7 +7,8 @@ gateway when haproxy is not installed). One contact-agent registers through each
 requests posted to HAProxy reach both, whichever gateway takes them; after `SENTINEL FAILOVER`
 every service follows the master to redis-2 by itself and callbacks are still delivered;
 `status` and `down` work and every service exits 0. With kamailio installed, a REGISTER
-through the SIP front reaches an edge with a Path header."""
+through the SIP front (Kamailio adding Path) reaches an edge, and a callback request for it
+is NOTIFYed back through Kamailio along the recorded Path and called back."""
 import json
 import os
 import shutil
@@ -241,7 +242,7 @@ def test_cluster_sip_front_path(env):
         front = c.nodes["sip-front"]
         agent(env, front, aor, "urn:uuid:00000000-0000-4000-8000-000000000150", app)
         # Hash over the To URI picks one edge; the binding's source is the proxy, and the
-        # REGISTER carried the Path it added (sip-edge uses it with issue 5).
+        # binding keeps the Path the proxy added.
         r = RedisAt(c.nodes["redis-1"]["addr"], c.nodes["redis-1"]["port"])
         ids = r("ZRANGE", "beckon:dev:num:7546658150", 0, -1)
         check(len(ids) == 1, f"bindings via the SIP front: {ids}")
@@ -250,6 +251,32 @@ def test_cluster_sip_front_path(env):
         check(b.get("source", "").startswith(front["addr"] + ":"),
               f"binding source is not the SIP front {front['addr']}: {b}")
         check(b.get("edge") in ("sip-edge-1", "sip-edge-2"), f"binding edge: {b}")
+        check(front["addr"] in b.get("path", ""), f"binding has no Path through the front: {b}")
+        # The NOTIFY goes back through Kamailio (Route = the Path, ;received= the agent's
+        # address) and reaches the agent, which calls back.
+        addr, port = c.api()
+        rid = "cluster-front-1"
+        resp = post(addr, port, {"device": "7546658150", "request_id": rid, "protocol": "http",
+                                 "server": {"host": "127.0.0.1", "port": app.port},
+                                 "path": f"/cb/{rid}"})
+        check(resp.status == 202, f"POST {rid} via {addr}:{port}: {resp}")
+        app.wait_callbacks(rid)
+        st = wait_delivered(addr, port, rid)
+        check(st.get("sip_status") == 200, f"{rid}: {st}")
+        # Only the edges may route through the front: anyone else's Route is refused.
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(5)
+        s.bind(("127.0.0.1", 0))
+        port_ = s.getsockname()[1]
+        s.sendto((f"NOTIFY sip:victim@127.0.0.1:9 SIP/2.0\r\n"
+                  f"Via: SIP/2.0/UDP 127.0.0.1:{port_};branch=z9hG4bKrelay1\r\n"
+                  f"Route: <sip:{front['addr']};lr>\r\nMax-Forwards: 70\r\n"
+                  f"From: <sip:x@example.com>;tag=1\r\nTo: <sip:victim@example.com>\r\n"
+                  f"Call-ID: relay@x\r\nCSeq: 1 NOTIFY\r\nEvent: x\r\n"
+                  f"Content-Length: 0\r\n\r\n").encode(), (front["addr"], front["sip_port"]))
+        ans = s.recv(4096).decode(errors="replace")
+        s.close()
+        check(ans.startswith("SIP/2.0 403"), f"the front relayed a stranger's Route: {ans[:200]}")
     finally:
         for p in env.procs:
             p.stop()
