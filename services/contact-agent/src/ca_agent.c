@@ -40,6 +40,7 @@
 #include <sofia-sip/tport_tag.h>
 
 #include "ca_agent.h"
+#include "ca_metrics.h"
 #include "ca_plan.h"
 #include "ca_valid.h"
 #include "cm/tlsdir.h"
@@ -133,6 +134,8 @@ static bool switch_registrar(struct ca_agent *a, const char *why, int status)
 	a->registrar = a->registrar == a->set->registrar ? b : a->set->registrar;
 	cm_log_warn("registrar switched to=%s after=%s status=%d aor=%s", a->registrar, why, status,
 		    a->set->aor);
+	ca_metrics_switch(why);
+	ca_metrics_registered(false); /* until the other one answers 200 */
 	return true;
 }
 
@@ -242,6 +245,8 @@ static void on_register(struct ca_agent *a, int status, char const *phrase, sip_
 {
 	if (status < 200)
 		return;
+	ca_metrics_register(status, false);
+	ca_metrics_registered(status < 300);
 	if (status < 300) {
 		cm_log_info("registered aor=%s expires=%ld", a->set->aor, granted_expires(a, sip));
 		remember_contact(a, sip);
@@ -286,6 +291,7 @@ static void handle_request(struct ca_agent *a, const struct cm_payload *p, const
 			  uv_now(a->loop) + 1)) {
 		cm_log_info("duplicate request-id=%.*s ignored: already handled",
 			    (int)p->request_id.len, p->request_id.p);
+		ca_metrics_request("duplicate");
 		return;
 	}
 	/* valid-until passed: the API already says expired, so a late NOTIFY (one that waited
@@ -296,6 +302,7 @@ static void handle_request(struct ca_agent *a, const struct cm_payload *p, const
 		cm_log_info("callback expired request_id=%.*s valid_until=%.*s clock_skew=%lds",
 			    (int)p->request_id.len, p->request_id.p, (int)p->valid_until.len,
 			    p->valid_until.p, a->set->clock_skew);
+		ca_metrics_request("expired");
 		return;
 	}
 	if (p->time_slot.p) {
@@ -308,6 +315,7 @@ static void handle_request(struct ca_agent *a, const struct cm_payload *p, const
 			cm_log_info("time-slot over request-id=%.*s time-slot=%.*s: skipped",
 				    (int)p->request_id.len, p->request_id.p, (int)p->time_slot.len,
 				    p->time_slot.p);
+			ca_metrics_request("slot-over");
 			return;
 		}
 	}
@@ -316,24 +324,29 @@ static void handle_request(struct ca_agent *a, const struct cm_payload *p, const
 	if (!plan) {
 		cm_log_error("callback not started request-id=%.*s: out of memory",
 			     (int)p->request_id.len, p->request_id.p);
+		ca_metrics_request("error");
 		return;
 	}
 	rc = ca_plan_build(p, &a->trust, a->device, a->set->aor, a->set->default_server, plan);
 	if (rc == -ENOENT) {
 		cm_log_info("no server in request-id=%.*s and no default-server: skipped",
 			    (int)p->request_id.len, p->request_id.p);
+		ca_metrics_request("no-server");
 		goto drop;
 	}
 	if (rc < 0) {
 		cm_log_warn("callback not started request-id=%.*s: %s", (int)p->request_id.len,
 			    p->request_id.p, strerror(-rc));
+		ca_metrics_request("error");
 		goto drop;
 	}
 	for (size_t i = 0; i < plan->n_refused; i++)
 		cm_log_warn("untrusted server %s refused request-id=%s", plan->refused[i],
 			    plan->request_id);
-	if (plan->n_target == 0)
+	if (plan->n_target == 0) {
+		ca_metrics_request("untrusted"); /* every server named was refused */
 		goto drop;
+	}
 	if (when == CA_SLOT_LATER) {
 		rc = ca_slot_queue_add(&a->slots, plan, delay);
 		if (rc < 0) {
@@ -341,10 +354,12 @@ static void handle_request(struct ca_agent *a, const struct cm_payload *p, const
 				    plan->request_id,
 				    rc == -EBUSY ? "too many scheduled" : uv_strerror(rc),
 				    a->slots.n);
+			ca_metrics_request(rc == -EBUSY ? "busy" : "error");
 			goto drop;
 		}
 		cm_log_info("callback scheduled request-id=%s in=%llums", plan->request_id,
 			    (unsigned long long)delay);
+		ca_metrics_request("scheduled");
 		return;
 	}
 	rc = ca_callback_start(&a->callbacks, plan);
@@ -352,8 +367,10 @@ static void handle_request(struct ca_agent *a, const struct cm_payload *p, const
 		cm_log_warn("callback not started request-id=%s: %s (%u in flight)",
 			    plan->request_id, rc == -EBUSY ? "too many callbacks" : uv_strerror(rc),
 			    a->callbacks.inflight);
+		ca_metrics_request(rc == -EBUSY ? "busy" : "error");
 		goto drop;
 	}
+	ca_metrics_request("started");
 	return;
 drop:
 	ca_plan_free(plan);
@@ -421,6 +438,7 @@ static void on_notify(struct ca_agent *a, nua_handle_t *nh, sip_t const *sip)
 	if (pkg < 0) {
 		cm_log_info("notify refused status=489 call-id=%s event=%s", call_id,
 			    sip && sip->sip_event ? sip->sip_event->o_type : "-");
+		ca_metrics_notify("bad-event");
 		nua_respond(nh, SIP_489_BAD_EVENT, NUTAG_WITH_THIS(nua),
 			    SIPTAG_ALLOW_EVENTS_STR(a->packages.allow_events), TAG_END());
 		return;
@@ -431,6 +449,7 @@ static void on_notify(struct ca_agent *a, nua_handle_t *nh, sip_t const *sip)
 					 sizeof(chal), &why) < 0) {
 			cm_log_info("notify challenged status=401 call-id=%s reason=%s", call_id,
 				    why);
+			ca_metrics_notify("challenged");
 			nua_respond(nh, SIP_401_UNAUTHORIZED, NUTAG_WITH_THIS(nua),
 				    SIPTAG_WWW_AUTHENTICATE_STR(chal), TAG_END());
 			return;
@@ -443,6 +462,7 @@ static void on_notify(struct ca_agent *a, nua_handle_t *nh, sip_t const *sip)
 			    sip->sip_content_type && sip->sip_content_type->c_type
 				? sip->sip_content_type->c_type
 				: "-");
+		ca_metrics_notify("bad-media");
 		nua_respond(nh, SIP_415_UNSUPPORTED_MEDIA, NUTAG_WITH_THIS(nua),
 			    SIPTAG_ACCEPT_STR(a->packages.accept), TAG_END());
 		return;
@@ -453,16 +473,19 @@ static void on_notify(struct ca_agent *a, nua_handle_t *nh, sip_t const *sip)
 	if (n <= 0) {
 		why = n == 0 ? "empty body" : (why ? why : "malformed body");
 		cm_log_info("notify refused status=400 call-id=%s reason=%s", call_id, why);
+		ca_metrics_notify("bad-body");
 		nua_respond(nh, 400, why, NUTAG_WITH_THIS(nua), TAG_END());
 		return;
 	}
 	if (a->set->protect &&
 	    protect_check(a, sip->sip_payload->pl_data, sip->sip_payload->pl_len, &why) < 0) {
 		cm_log_warn("notify refused status=403 call-id=%s reason=%s", call_id, why);
+		ca_metrics_notify("refused-protect");
 		nua_respond(nh, 403, why, NUTAG_WITH_THIS(nua), TAG_END());
 		return;
 	}
 	nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(nua), TAG_END());
+	ca_metrics_notify("accepted");
 	handle_records(a, sip->sip_payload->pl_data, sip->sip_payload->pl_len, call_id);
 }
 
@@ -567,8 +590,10 @@ static void nua_cb(nua_event_t event, int status, char const *phrase, nua_t *nua
 	(void)hmagic;
 	switch (event) {
 	case nua_r_register:
-		if ((status == 401 || status == 407) && ca_auth_answer(&a->auth, nh, status, sip))
+		if ((status == 401 || status == 407) && ca_auth_answer(&a->auth, nh, status, sip)) {
+			ca_metrics_register(status, true);
 			break;
+		}
 		if (status >= 200)
 			ca_auth_done(&a->auth, nh);
 		if (!a->stopping)
@@ -848,6 +873,7 @@ void ca_agent_stop(struct ca_agent *a, ca_agent_done_cb *done)
 {
 	a->done = done;
 	a->stopping = true;
+	ca_metrics_registered(false); /* /readyz: 503 while unregistering */
 	ca_hello_close(&a->hello);
 	if (a->loop)
 		ca_slot_queue_close(&a->slots);

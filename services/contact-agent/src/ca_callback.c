@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "ca_callback.h"
+#include "ca_metrics.h"
 #include "cm/log.h"
 
 #define CA_RESPONSE_MAX (64 * 1024) /* response bytes read before the transfer is cut */
@@ -155,6 +156,15 @@ static void after_cb(uv_work_t *w, int status)
 				    plan->request_id, plan->target[i].url, a->error);
 		}
 	}
+	if (status == UV_ECANCELED)
+		ca_metrics_callback("cancelled");
+	else if (ok)
+		ca_metrics_callback("ok");
+	else
+		ca_metrics_callback(job->n_attempt > 0 &&
+					    job->attempt[job->n_attempt - 1].status > 0
+					? "http-error"
+					: "transport-error");
 	if (!ok && job->n_attempt > 1)
 		cm_log_warn("callback gave up request-id=%s after %zu servers", plan->request_id,
 			    job->n_attempt);

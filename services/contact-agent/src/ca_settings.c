@@ -85,6 +85,9 @@ const struct cm_opt ca_settings_opts[] = {
     CM_OPT_BOOL_(S, notify_auth, "notify-auth", "false",
 		 "challenge every contact-me NOTIFY with 401 and act only on a retry whose digest "
 		 "verifies (the SIP server proves it holds the device's credentials)"),
+    CM_OPT_CHECKED_(S, http_listen, "http-listen", "", false, ca_settings_check_http_listen,
+		    "HTTP server for /healthz, /readyz (200 while registered) and /metrics: "
+		    "IP:PORT, or :PORT for every IPv4 address (port 0: any); empty: none"),
     CM_OPT_CHECKED_(S, log_level, "log-level", "info", false, cm_check_log_level,
 		    "error, warn, info or debug"),
 };
@@ -132,6 +135,21 @@ const char *ca_settings_uri_transport(const char *uri)
 		}
 	}
 	return strncasecmp(uri, "sips:", 5) == 0 ? "tls" : "udp";
+}
+
+int ca_settings_check_http_listen(const char *v, const char **why)
+{
+	char buf[80];
+
+	if (!v || !*v)
+		return 0;
+	if (v[0] != ':')
+		return cm_check_ip_port(v, why);
+	if ((size_t)snprintf(buf, sizeof(buf), "0.0.0.0%s", v) >= sizeof(buf)) {
+		*why = "must be IP:PORT, [IPv6]:PORT or :PORT, port 0..65535";
+		return -EINVAL;
+	}
+	return cm_check_ip_port(buf, why);
 }
 
 int ca_settings_check_backup(const char *registrar, const char *backup, char *err, size_t errlen)

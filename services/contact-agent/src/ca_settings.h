@@ -46,6 +46,8 @@ struct ca_settings {
 
 	/* second registrar, same transport as registrar; NULL when unset */
 	char *backup_registrar;
+	/* HOST:PORT or :PORT of the HTTP server (/healthz, /readyz, /metrics); "": none */
+	char *http_listen;
 };
 
 extern const struct cm_opt ca_settings_opts[];
@@ -62,6 +64,9 @@ int ca_settings_check(const struct ca_settings *s, char *err, size_t errlen);
 /* Checks backup-registrar (called by ca_settings_check; registrar already checked): a sip:
  * or sips: URI with the registrar's transport. Returns 0 or -EINVAL with the reason in err. */
 int ca_settings_check_backup(const char *registrar, const char *backup, char *err, size_t errlen);
+
+/* cm_opt check of http-listen: empty, IP:PORT, [IPv6]:PORT or :PORT. */
+int ca_settings_check_http_listen(const char *v, const char **why);
 
 /* Returns "udp", "tcp" or "tls": the ;transport= parameter of a sip: or sips: URI (udp when
  * absent, tls for sips:), or NULL for any other value. */

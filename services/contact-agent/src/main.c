@@ -3,25 +3,32 @@
  * contact-agent: the endpoint side of beckon. Reads settings, starts the SIP user agent on
  * one libuv loop, and shuts down cleanly on SIGINT/SIGTERM (unregister, close, exit 0).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <uv.h>
 
 #include "ca_agent.h"
 #include "ca_callback.h"
+#include "ca_metrics.h"
 #include "ca_settings.h"
 #include "cm/config.h"
+#include "cm/http.h"
 #include "cm/log.h"
 
 static struct ca_agent agent;
 static uv_signal_t sig_int, sig_term;
 static int exit_code;
+static struct cm_http *http; /* NULL without http-listen */
 
 static void agent_done(struct ca_agent *a, bool clean)
 {
 	(void)a;
+	cm_http_stop(http);
+	http = NULL;
 	uv_close((uv_handle_t *)&sig_int, NULL);
 	uv_close((uv_handle_t *)&sig_term, NULL);
 	if (!clean)
@@ -74,12 +81,24 @@ int main(int argc, char **argv)
 	uv_signal_start(&sig_int, on_signal, SIGINT);
 	uv_signal_start(&sig_term, on_signal, SIGTERM);
 
-	rc = ca_agent_start(&agent, loop, &set, err, sizeof(err));
-	if (rc < 0) {
+	if (set.http_listen && *set.http_listen) {
+		rc = ca_metrics_http_start(loop, set.http_listen, &http);
+		if (rc < 0) {
+			cm_log_error("http-listen: cannot listen on %s: %s", set.http_listen,
+				     strerror(-rc));
+			http = NULL;
+			exit_code = 1;
+		} else {
+			cm_log_info("http listening on port %d", cm_http_port(http));
+		}
+	}
+	rc = exit_code ? -EINVAL : ca_agent_start(&agent, loop, &set, err, sizeof(err));
+	if (rc < 0 && !exit_code) {
 		cm_log_error("start failed: %s", err);
 		exit_code = 1;
-		ca_agent_stop(&agent, agent_done);
 	}
+	if (rc < 0)
+		ca_agent_stop(&agent, agent_done);
 	uv_run(loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(loop) == UV_EBUSY)
 		cm_log_debug("loop closed with handles still open");
