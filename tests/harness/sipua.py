@@ -121,10 +121,12 @@ class SipUA:
                     self.responses.append(msg)
             else:
                 code, extra = self._answer(msg)
-                if code is not None:  # None: leave it unanswered (recorded all the same)
-                    self.sock.sendto(response(msg, code, extra), addr)
+                # Recorded before it is answered: a test that sees the result of the answer
+                # (a request `delivered`) must also see the request here.
                 with self.lock:
                     self.requests.append((msg, code))
+                if code is not None:  # None: leave it unanswered (recorded all the same)
+                    self.sock.sendto(response(msg, code, extra), addr)
             beckon._notify()
 
     def _answer(self, msg):

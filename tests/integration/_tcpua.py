@@ -57,9 +57,9 @@ class TcpUA:
                     with self.lock:
                         self.responses.append(msg)
                 else:
-                    self._answer(msg)
-                    with self.lock:
+                    with self.lock:  # recorded before answered (see sipua.py)
                         self.requests.append(msg)
+                    self._answer(msg)
                 beckon._notify()
 
     def _answer(self, req):
