@@ -13,43 +13,18 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <sofia-sip/auth_digest.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
 
+#include "cm/digest.h"
 #include "cm/str.h"
 
 int ca_auth_md5(const char *const *parts, size_t n, char out[33])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok;
-
-	if (!ctx)
-		return -EIO;
-	ok = EVP_DigestInit_ex(ctx, EVP_md5(), NULL);
-	for (size_t i = 0; ok && i < n; i++) {
-		if (i > 0)
-			ok = EVP_DigestUpdate(ctx, ":", 1);
-		if (ok)
-			ok = EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]));
-	}
-	if (ok)
-		ok = EVP_DigestFinal_ex(ctx, md, &mdlen);
-	EVP_MD_CTX_free(ctx);
-	if (!ok || mdlen != 16)
-		return -EIO;
-	for (unsigned i = 0; i < 16; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[32] = '\0';
-	return 0;
+	return cm_digest_hex(CM_DIGEST_MD5, parts, n, ':', out, 32) < 0 ? -EIO : 0;
 }
 
 static bool is_hex(const char *s, size_t n)

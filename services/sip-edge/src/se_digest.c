@@ -23,6 +23,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "cm/digest.h"
 #include "cm/str.h"
 
 #define SECRET_LEN 32
@@ -107,27 +108,9 @@ int se_digest_alg_parse(const char *s)
 
 int se_digest_hash(enum se_digest_alg alg, const char *const *parts, size_t n, char *out)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok;
+	enum cm_digest_alg a = alg == SE_DIGEST_SHA256 ? CM_DIGEST_SHA256 : CM_DIGEST_MD5;
 
-	if (!ctx)
-		return -EIO;
-	ok = EVP_DigestInit_ex(ctx, alg == SE_DIGEST_SHA256 ? EVP_sha256() : EVP_md5(), NULL);
-	for (size_t i = 0; ok && i < n; i++) {
-		if (i > 0)
-			ok = EVP_DigestUpdate(ctx, ":", 1);
-		if (ok)
-			ok = EVP_DigestUpdate(ctx, parts[i], strlen(parts[i]));
-	}
-	if (ok)
-		ok = EVP_DigestFinal_ex(ctx, md, &mdlen);
-	EVP_MD_CTX_free(ctx);
-	if (!ok || mdlen * 2 != se_digest_hex_len(alg))
-		return -EIO;
-	to_hex(md, mdlen, out);
-	return 0;
+	return cm_digest_hex(a, parts, n, ':', out, se_digest_hex_len(alg)) < 0 ? -EIO : 0;
 }
 
 int se_digest_ha1(enum se_digest_alg alg, const char *user, const char *realm, const char *password,

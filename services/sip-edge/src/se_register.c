@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/url.h>
 
+#include "cm/digest.h"
 #include "cm/payload.h"
 #include "cm/str.h"
 #include "se_lua.h"
@@ -79,26 +79,9 @@ bool se_sip_accepts(const sip_t *sip, const char *media)
 
 int se_binding_id(const char *aor, const char *key, char out[SE_BINDING_ID_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok;
+	const char *parts[] = {aor, key};
 
-	if (!ctx)
-		return -ENOMEM;
-	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-	     EVP_DigestUpdate(ctx, aor, strlen(aor)) && EVP_DigestUpdate(ctx, "\n", 1) &&
-	     EVP_DigestUpdate(ctx, key, strlen(key)) && EVP_DigestFinal_ex(ctx, md, &mdlen);
-	EVP_MD_CTX_free(ctx);
-	if (!ok || mdlen < SE_BINDING_ID_LEN / 2)
-		return -EIO;
-	for (int i = 0; i < SE_BINDING_ID_LEN / 2; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[SE_BINDING_ID_LEN] = '\0';
-	return 0;
+	return cm_digest_hex(CM_DIGEST_SHA256, parts, 2, '\n', out, SE_BINDING_ID_LEN);
 }
 
 /* Parses a delta-seconds value; returns -1 unless it is all digits (huge values saturate). */

@@ -13,39 +13,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_protos.h>
 #include <sofia-sip/url.h>
 
+#include "cm/digest.h"
 #include "cm/payload.h"
 #include "cm/str.h"
 #include "se_lua.h"
 
 int se_subscribe_tag(const char *call_id, const char *from_tag, char out[SE_TAG_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int ok;
+	const char *parts[] = {call_id, from_tag};
 
-	if (!ctx)
-		return -ENOMEM;
-	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-	     EVP_DigestUpdate(ctx, call_id, strlen(call_id)) && EVP_DigestUpdate(ctx, "\n", 1) &&
-	     EVP_DigestUpdate(ctx, from_tag, strlen(from_tag)) &&
-	     EVP_DigestFinal_ex(ctx, md, &mdlen);
-	EVP_MD_CTX_free(ctx);
-	if (!ok || mdlen < SE_TAG_LEN / 2)
-		return -EIO;
-	for (int i = 0; i < SE_TAG_LEN / 2; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[SE_TAG_LEN] = '\0';
-	return 0;
+	return cm_digest_hex(CM_DIGEST_SHA256, parts, 2, '\n', out, SE_TAG_LEN);
 }
 
 /* "<uri>, <uri>" of the Record-Route set, in the order received (we are the UAS). */
