@@ -464,16 +464,22 @@ static unsigned backoff_s(unsigned tries)
 
 static void fetch(struct se_notify *n);
 
-static void on_retry(uv_timer_t *t)
+/* Takes n off its edge's list of scheduled retries (the timer's reference stays with n). */
+static void retry_unlink(struct se_notify *n)
 {
-	struct se_notify *n = t->data;
-
 	*n->rprevp = n->rnext;
 	if (n->rnext)
 		n->rnext->rprevp = n->rprevp;
 	n->rnext = NULL;
 	n->rprevp = NULL;
 	n->e->n_retries--;
+}
+
+static void on_retry(uv_timer_t *t)
+{
+	struct se_notify *n = t->data;
+
+	retry_unlink(n);
 	if (!n->e->closing)
 		fetch(n);
 	notify_unref(n); /* the timer's reference */
@@ -1108,12 +1114,7 @@ void se_notify_shutdown(struct se_edge *e)
 	while (e->retries) {
 		struct se_notify *n = e->retries;
 		uv_timer_stop(&n->timer);
-		e->retries = n->rnext;
-		if (e->retries)
-			e->retries->rprevp = &e->retries;
-		n->rnext = NULL;
-		n->rprevp = NULL;
-		e->n_retries--;
+		retry_unlink(n);
 		notify_unref(n);
 	}
 }
@@ -1123,12 +1124,7 @@ void se_notify_drain(struct se_edge *e)
 	while (e->retries) {
 		struct se_notify *n = e->retries;
 		uv_timer_stop(&n->timer);
-		e->retries = n->rnext;
-		if (e->retries)
-			e->retries->rprevp = &e->retries;
-		n->rnext = NULL;
-		n->rprevp = NULL;
-		e->n_retries--;
+		retry_unlink(n);
 		notify_handback(n);
 		notify_unref(n);
 	}
