@@ -632,6 +632,17 @@ static void put_s(struct buf *b, const char *s)
 	put_n(b, s, strlen(s));
 }
 
+/* A multi-byte sequence xmlGetUTF8Char decoded to cp from len bytes: an XML 1.0 Char
+ * (#x80-#xD7FF, #xE000-#xFFFD, #x10000-#x10FFFF) in its shortest encoding. */
+static bool xml_char_ok(int cp, int len)
+{
+	static const int shortest[] = {0, 0, 0x80, 0x800, 0x10000};
+
+	if (cp < 0 || len < 2 || len > 4 || cp < shortest[len])
+		return false;
+	return cp <= 0xd7ff || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+}
+
 static void put_esc(struct buf *b, const char *s, size_t n)
 {
 	size_t start = 0;
@@ -664,12 +675,17 @@ static void put_esc(struct buf *b, const char *s, size_t n)
 				 * keep the answer well-formed by replacing invalid UTF-8. */
 				int len = (int)(n - i > 4 ? 4 : n - i);
 				unsigned char lead = (unsigned char)s[i];
+				int cp = -1;
 
 				/* libxml2 2.9's xmlGetUTF8Char takes a continuation byte
 				 * (0x80..0xBF) as a lead byte: reject those (and C0, C1, F5..FF,
-				 * which never start valid UTF-8) first. */
-				if (lead < 0xc2 || lead > 0xf4 ||
-				    xmlGetUTF8Char((const unsigned char *)s + i, &len) < 0)
+				 * which never start valid UTF-8) first. It also decodes overlong
+				 * forms (E0 82 82), surrogates and U+FFFE/U+FFFF, which libxml2's
+				 * parser then refuses: the code point must be an XML 1.0 Char
+				 * encoded in its shortest form. */
+				if (lead >= 0xc2 && lead <= 0xf4)
+					cp = xmlGetUTF8Char((const unsigned char *)s + i, &len);
+				if (!xml_char_ok(cp, len))
 					rep = "?";
 				else
 					i += (size_t)len - 1;
