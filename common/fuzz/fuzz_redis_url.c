@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Fuzz target: the redis://host[:port][/db] setting, parsed by cm_redis_create (which
- * connects nothing until cm_redis_start). A client that was created is closed again and its
- * handles are run to completion on a private loop, so LeakSanitizer sees every path.
+ * Fuzz target: the redis://[[user]:password@]host[:port][/db] setting, parsed by
+ * cm_redis_create (which connects nothing until cm_redis_start). A client that was created is
+ * closed again and its handles are run to completion on a private loop, so LeakSanitizer sees every
+ * path.
  */
 #include <string.h>
 

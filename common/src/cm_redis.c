@@ -33,7 +33,13 @@
  * followed at once rather than when Sentinel gets round to demoting the old master. Writes
  * acknowledged by a master just before a failover can be lost (replication is
  * asynchronous); see docs/operations.md.
+ *
+ * A password in the URL (redis://[USER]:PASSWORD@HOST..., Redis `requirepass` or a Redis 6
+ * ACL user) is sent with AUTH on every new connection to the data node before anything else;
+ * sentinels are asked without one. The password never appears in a log line
+ * (cm_redis_url_redact for messages that quote the setting).
  */
+#define _GNU_SOURCE /* memrchr */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,6 +51,7 @@
 #include <netdb.h>
 
 #include <hiredis/async.h>
+#include <microhttpd.h>
 #include <openssl/sha.h>
 
 #include "cm/hostport.h"
@@ -55,6 +62,7 @@
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 #define HOST_MAX 256
+#define AUTH_MAX 256	/* user name or password from the URL, decoded */
 #define TICK_MAX_MS 500 /* health check period: timeout/4, capped */
 #define TICK_MIN_MS 10
 #define SENTINEL_WAIT_MS 1000  /* per sentinel, or the command timeout if shorter */
@@ -68,7 +76,7 @@ struct conn {
 	uv_timer_t retry;
 	unsigned backoff_ms;
 	bool up;	 /* answered (cmd: ROLE; pub/sub: every SUBSCRIBE confirmed) */
-	bool connecting; /* TCP connect not finished */
+	bool connecting; /* TCP connect (and AUTH, when the URL has a password) not finished */
 	bool pubsub;
 	const char *name;
 	char host[HOST_MAX]; /* where ac points */
@@ -89,6 +97,9 @@ struct cm_redis {
 	uv_loop_t *loop;
 	char host[HOST_MAX]; /* the URL's, or the master the sentinels named last */
 	int port, db;
+	/* AUTH [user] password from the URL's userinfo (has_password false: none) */
+	bool has_password;
+	char user[AUTH_MAX], password[AUTH_MAX];
 	struct conn cmd, ps;
 	cm_redis_state_cb *state_cb;
 	void *state_data;
@@ -634,6 +645,15 @@ static void role_cb(struct cm_redis *r, redisReply *reply, void *data)
 	(void)data;
 	if (!reply)
 		return; /* connection gone; its reconnect is already planned */
+	/* NOAUTH (a server with a password and a URL without one) or NOPERM (an ACL user
+	 * without ROLE): nothing else would work either. */
+	if (reply->type == REDIS_REPLY_ERROR) {
+		if (log_now(c))
+			cm_log_error("redis command connection to %s:%d: ROLE refused: %s", c->host,
+				     c->port, reply->str);
+		drop_soon(r, true, false);
+		return;
+	}
 	if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
 	    reply->element[0]->type == REDIS_REPLY_STRING)
 		role = reply->element[0]->str;
@@ -651,6 +671,35 @@ static void role_cb(struct cm_redis *r, redisReply *reply, void *data)
 	set_up(c, true);
 }
 
+static void conn_start(struct conn *c);
+
+static void conn_drop_soon(struct conn *c)
+{
+	drop_soon(c->r, !c->pubsub, c->pubsub);
+}
+
+/* A refused AUTH (wrong password, unknown ACL user, or a server without a password: "ERR
+ * AUTH <password> called without any password configured") drops the connection, which then
+ * retries with backoff; the client stays not ready and says why once per backoff period. */
+static void auth_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct conn *c = privdata;
+	redisReply *rep = reply;
+
+	if (!rep || ac != c->ac)
+		return; /* connection gone */
+	if (rep->type == REDIS_REPLY_ERROR) {
+		if (log_now(c))
+			cm_log_error("redis %s connection to %s:%d: AUTH refused%s%s: %s", c->name,
+				     c->host, c->port, c->r->user[0] ? " for user " : "",
+				     c->r->user, rep->str);
+		conn_drop_soon(c);
+		return;
+	}
+	c->connecting = false;
+	conn_start(c);
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
 	struct conn *c = ac->data;
@@ -658,8 +707,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
 
 	if (ac != c->ac)
 		return; /* one we freed ourselves */
-	c->connecting = false;
 	if (status != REDIS_OK) {
+		c->connecting = false;
 		/* hiredis frees ac after this callback. */
 		if (log_now(c))
 			cm_log_warn("redis %s connection to %s:%d failed: %s", c->name, c->host,
@@ -671,6 +720,30 @@ static void on_connect(const redisAsyncContext *ac, int status)
 		return;
 	}
 	c->since_ns = uv_hrtime();
+	if (r->has_password) {
+		/* Nothing else is sent before AUTH answers (c stays `connecting`, so the connect
+		 * timeout covers a server that never answers it and no SUBSCRIBE goes out). */
+		int rc;
+
+		if (r->user[0])
+			rc = redisAsyncCommand(c->ac, auth_cb, c, "AUTH %s %s", r->user,
+					       r->password);
+		else
+			rc = redisAsyncCommand(c->ac, auth_cb, c, "AUTH %s", r->password);
+		if (rc != REDIS_OK)
+			conn_drop_soon(c);
+		return;
+	}
+	c->connecting = false;
+	conn_start(c);
+}
+
+/* The connection is open (and authenticated): select the db, then ROLE (command connection)
+ * or SUBSCRIBE (pub/sub). */
+static void conn_start(struct conn *c)
+{
+	struct cm_redis *r = c->r;
+
 	if (r->db)
 		redisAsyncCommand(c->ac, NULL, NULL, "SELECT %d", r->db);
 	if (c->pubsub) {
@@ -1217,6 +1290,33 @@ static void resolve_start(struct cm_redis *r)
 
 /* ---- public API ------------------------------------------------------------------------ */
 
+/* Copies n bytes of URL userinfo into out, percent-decoded (RFC 3986: ':', '@', '/' in a
+ * password are sent as %3A, %40, %2F). No NUL may result. */
+static int userinfo_part(const char *s, size_t n, char *out)
+{
+	if (n >= AUTH_MAX)
+		return -EINVAL;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return MHD_http_unescape(out) == strlen(out) ? 0 : -EINVAL;
+}
+
+/* "user:password" (Redis 6 ACL user) or ":password" (requirepass); the password must not be
+ * empty, and a user without a password is refused rather than guessed at. */
+static int parse_userinfo(struct cm_redis *r, const char *s, size_t n)
+{
+	const char *colon = memchr(s, ':', n);
+
+	if (!colon || colon + 1 == s + n)
+		return -EINVAL;
+	if (userinfo_part(s, (size_t)(colon - s), r->user) < 0 ||
+	    userinfo_part(colon + 1, (size_t)(s + n - colon - 1), r->password) < 0 ||
+	    !r->password[0])
+		return -EINVAL;
+	r->has_password = true;
+	return 0;
+}
+
 static int parse_url(struct cm_redis *r, const char *url)
 {
 	const char *p, *end, *slash;
@@ -1231,6 +1331,16 @@ static int parse_url(struct cm_redis *r, const char *url)
 	end = slash ? slash : p + strlen(p);
 	r->port = 6379;
 	r->db = 0;
+	{
+		/* The last '@' of the authority: a password may hold an '@' of its own. */
+		const char *at = memrchr(p, '@', (size_t)(end - p));
+
+		if (at) {
+			if (parse_userinfo(r, p, (size_t)(at - p)) < 0)
+				return -EINVAL;
+			p = at + 1;
+		}
+	}
 	if (*p == '[') {
 		const char *close = memchr(p, ']', (size_t)(end - p));
 
@@ -1279,6 +1389,22 @@ static int parse_url(struct cm_redis *r, const char *url)
 			return -EINVAL;
 	}
 	return 0;
+}
+
+void cm_redis_url_redact(const char *url, char *out, size_t size)
+{
+	const char *p, *slash, *at;
+
+	if (!size)
+		return;
+	p = strncmp(url, "redis://", 8) == 0 ? url + 8 : url;
+	slash = strchr(p, '/');
+	at = memrchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+	/* A message may cut it short. */
+	if (at)
+		snprintf(out, size, "%.*s***%s", (int)(p - url), url, at);
+	else
+		snprintf(out, size, "%s", url);
 }
 
 static void r_closed(uv_handle_t *h);
@@ -1583,7 +1709,10 @@ static void sub_message_cb(redisAsyncContext *ac, void *reply, void *privdata)
 	redisReply *rep = reply;
 
 	/* Called for the subscribe confirmation, for every message, and with NULL when the
-	 * connection goes away (we resubscribe on reconnect). */
+	 * connection goes away (we resubscribe on reconnect). A refused SUBSCRIBE (NOAUTH, or
+	 * NOPERM: an ACL user without the channel) never gets here: hiredis 0.14 keeps no reply
+	 * callback for SUBSCRIBE, takes the error as unsolicited and disconnects, and
+	 * on_disconnect logs it ("lost: NOPERM ..."). */
 	if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
 	    rep->element[0]->type != REDIS_REPLY_STRING)
 		return;
@@ -1648,6 +1777,7 @@ static void release(struct cm_redis *r)
 		r->subs = s->next;
 		free(s);
 	}
+	explicit_bzero(r->password, sizeof(r->password));
 	free(r);
 }
 

@@ -3,7 +3,8 @@
  * Unit tests of the Redis client's settings: the sentinel list and master name parsers
  * (cm_opt checkers, host names included), the timeout bounds, and create/close of a client
  * in Sentinel mode that never connects (no server needed; the live behaviour, look-ups of
- * sentinel names included, is in tests/integration/test_redis_failures.py).
+ * sentinel names included, is in tests/integration/test_redis_failures.py), and redis-url
+ * with a password and its redaction (AUTH against a live server: test_redis_auth.py).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -85,6 +86,50 @@ int main(void)
 	CHECK(cm_redis_check_master("x%s", &why) == -EINVAL);
 
 	CHECK(uv_loop_init(&loop) == 0);
+	/* redis-url forms: userinfo is ":password" (requirepass) or "user:password" (ACL),
+	 * percent-encoded; a password is required once there is userinfo. */
+	{
+		static const char *const good[] = {
+		    "redis://127.0.0.1",
+		    "redis://[::1]:6380/2",
+		    "redis://:s3cret@127.0.0.1:6379",
+		    "redis://beckon:s3cret@127.0.0.1/1",
+		    "redis://:p%40ss%3Aw%2Fd@127.0.0.1",
+		    "redis://:p@ss@127.0.0.1", /* the last '@' ends the userinfo */
+		    "redis://beckon:s3cret@[::1]:6379",
+		};
+		static const char *const bad[] = {
+		    "redis://beckon@127.0.0.1",	     "redis://:@127.0.0.1",
+		    "redis://beckon:@127.0.0.1",     "redis://:pw@",
+		    "redis://:p%00w@127.0.0.1",	     "http://:pw@127.0.0.1",
+		    "redis://:pw@redis.example.net",
+		};
+		for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+			struct cm_redis *g = NULL;
+
+			CHECK(cm_redis_create(&loop, good[i], &g) == 0 && g, "%s", good[i]);
+			if (g)
+				cm_redis_close(g);
+		}
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			struct cm_redis *b = NULL;
+
+			CHECK(cm_redis_create(&loop, bad[i], &b) == -EINVAL && !b, "%s", bad[i]);
+		}
+		CHECK(uv_run(&loop, UV_RUN_DEFAULT) == 0);
+	}
+	{
+		char shown[64];
+
+		cm_redis_url_redact("redis://beckon:s3cret@10.0.0.5:6379/1", shown, sizeof(shown));
+		CHECK(strcmp(shown, "redis://***@10.0.0.5:6379/1") == 0, "%s", shown);
+		cm_redis_url_redact("redis://:p@ss@h:1", shown, sizeof(shown));
+		CHECK(strcmp(shown, "redis://***@h:1") == 0, "%s", shown);
+		cm_redis_url_redact("redis://10.0.0.5", shown, sizeof(shown));
+		CHECK(strcmp(shown, "redis://10.0.0.5") == 0);
+		cm_redis_url_redact("oops:pw@x", shown, sizeof(shown));
+		CHECK(!strstr(shown, "pw"), "%s", shown);
+	}
 	CHECK(cm_redis_create(&loop, "redis://127.0.0.1:1/3", &r) == 0 && r);
 	CHECK(cm_redis_set_timeout(r, -1) == -EINVAL);
 	CHECK(cm_redis_set_timeout(r, 2000) == 0);

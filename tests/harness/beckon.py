@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.parse
 
 SOURCE_ROOT = os.environ.get("BECKON_SOURCE_ROOT") or os.path.abspath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -289,9 +290,11 @@ class Proc:
 class RedisClient:
     """Minimal synchronous RESP2 client, for inspecting state from tests."""
 
-    def __init__(self, port, timeout=5):
+    def __init__(self, port, timeout=5, auth=()):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.f = self.sock.makefile("rb")
+        if auth:  # (password,) or (user, password)
+            self("AUTH", *auth)
 
     def close(self):
         self.f.close()
@@ -341,10 +344,16 @@ class RedisClient:
 
 
 class Redis:
-    def __init__(self, env, port=None, extra=(), name="redis"):
+    """redis-server on a free loopback port. With password, it requires one (requirepass):
+    url carries it (percent-encoded) and client() authenticates."""
+
+    def __init__(self, env, port=None, extra=(), name="redis", password=None):
         self.env = env
         self.port = port or free_port()
+        self.password = password
         self.extra = list(extra)  # more redis-server flags, e.g. ["--replicaof", ip, port]
+        if password:
+            self.extra += ["--requirepass", password]
         self.dir = os.path.join(env.tmp, name)
         os.makedirs(self.dir, exist_ok=True)
         self.start()
@@ -365,10 +374,14 @@ class Redis:
 
     @property
     def url(self):
+        if self.password:
+            pw = urllib.parse.quote(self.password, safe="")
+            return f"redis://:{pw}@127.0.0.1:{self.port}"
         return f"redis://127.0.0.1:{self.port}"
 
     def client(self, timeout=5):
-        return RedisClient(self.port, timeout=timeout)
+        return RedisClient(self.port, timeout=timeout,
+                          auth=(self.password,) if self.password else ())
 
     def shutdown(self, save=False):
         """Stops redis the way an outage would look to clients. With save, the data set is

@@ -47,9 +47,12 @@ struct cm_redis_script {
 	char sha[41];
 };
 
-/* Creates the client; url is redis://host[:port][/db]. Nothing connects until start.
- * Returns 0 or -EINVAL (bad URL) / -ENOMEM. */
+/* Creates the client; url is redis://[[user]:password@]host[:port][/db] (userinfo
+ * percent-encoded; with a password every connection to the data node starts with AUTH).
+ * Nothing connects until start. Returns 0 or -EINVAL (bad URL) / -ENOMEM. */
 int cm_redis_create(uv_loop_t *loop, const char *url, struct cm_redis **out);
+/* url for a message: its userinfo (user and password) replaced by "***". */
+void cm_redis_url_redact(const char *url, char *out, size_t size);
 void cm_redis_on_state(struct cm_redis *r, cm_redis_state_cb *cb, void *data);
 /* Longest wait for a reply, ms (0: none, the default). Also sends a PING when the command
  * connection is idle, so a hung server is noticed without traffic. Call before start. */

@@ -17,8 +17,10 @@ const struct cm_opt gw_config_opts[] = {
     CM_OPT_CHECKED_(struct gw_config, http_listen, "http-listen", "127.0.0.1:8080", false,
 		    cm_check_ip_port,
 		    "HTTP listen address, IP:port ([IPv6]:port); port 0 picks a free one"),
-    CM_OPT_STR_(struct gw_config, redis_url, "redis-url", "redis://127.0.0.1:6379", false,
-		"Redis server, redis://host[:port][/db]"),
+    CM_OPT_STR_(
+	struct gw_config, redis_url, "redis-url", "redis://127.0.0.1:6379", false,
+	"Redis server, redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]: with a password (percent-"
+	"encoded; USER for a Redis 6 ACL user) each connection starts with AUTH"),
     CM_OPT_INT_(struct gw_config, redis_timeout_ms, "redis-timeout-ms", "2000", 50, 60000,
 		"longest wait for a Redis reply, ms; then the connection counts as dead (pending "
 		"API requests get 503) and is rebuilt"),

@@ -125,8 +125,12 @@ int main(int argc, char **argv)
 	}
 	rc = cm_redis_create(&a.loop, cfg.redis_url, &a.redis);
 	if (rc < 0) {
-		cm_log_error("api-gateway: redis-url '%s' is not redis://host[:port][/db]",
-			     cfg.redis_url);
+		char shown[512];
+
+		cm_redis_url_redact(cfg.redis_url, shown, sizeof(shown));
+		cm_log_error("api-gateway: redis-url '%s' is not "
+			     "redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]",
+			     shown);
 		goto out_loop;
 	}
 	if (cm_redis_set_timeout(a.redis, cfg.redis_timeout_ms) < 0 ||
@@ -218,9 +222,14 @@ int main(int argc, char **argv)
 	a.sigint.data = a.sigterm.data = &a;
 	uv_signal_start(&a.sigint, on_signal, SIGINT);
 	uv_signal_start(&a.sigterm, on_signal, SIGTERM);
-	cm_log_info("api-gateway listening http-listen=%s port=%d scheme=%s redis-url=%s",
-		    cfg.http_listen, cm_http_port(a.http), a.tls.cert ? "https" : "http",
-		    cfg.redis_url);
+	{
+		char shown[512];
+
+		cm_redis_url_redact(cfg.redis_url, shown, sizeof(shown));
+		cm_log_info("api-gateway listening http-listen=%s port=%d scheme=%s redis-url=%s",
+			    cfg.http_listen, cm_http_port(a.http), a.tls.cert ? "https" : "http",
+			    shown);
+	}
 
 	uv_run(&a.loop, UV_RUN_DEFAULT);
 	status = 0;

@@ -29,8 +29,10 @@ const struct cm_opt se_config_opts[] = {
 		 "require a client certificate signed by tls-ca on tls: connections"),
     CM_OPT_CHECKED_(O, http_listen, "http-listen", "127.0.0.1:8081", false, cm_check_ip_port,
 		    "HOST:PORT for /healthz and /readyz"),
-    CM_OPT_STR_(O, redis_url, "redis-url", "redis://127.0.0.1:6379", false,
-		"Redis server, redis://HOST[:PORT][/DB]"),
+    CM_OPT_STR_(
+	O, redis_url, "redis-url", "redis://127.0.0.1:6379", false,
+	"Redis server, redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]: with a password (percent-"
+	"encoded; USER for a Redis 6 ACL user) each connection starts with AUTH"),
     CM_OPT_INT_(O, redis_timeout_ms, "redis-timeout-ms", "2000", 50, 60000,
 		"longest wait for a Redis reply, ms; then the connection counts as dead and is "
 		"rebuilt (also the not-ready delay when Redis hangs)"),
@@ -286,8 +288,12 @@ int se_config_check(struct se_config *cfg, char *err, size_t errlen)
 		}
 	}
 	if (!cfg->redis_url || strncmp(cfg->redis_url, "redis://", 8) != 0) {
-		cm_snprintf(err, errlen, "redis-url '%s' must be redis://HOST[:PORT][/DB]",
-			    cfg->redis_url ? cfg->redis_url : "");
+		char shown[512];
+
+		cm_redis_url_redact(cfg->redis_url ? cfg->redis_url : "", shown, sizeof(shown));
+		cm_snprintf(err, errlen,
+			    "redis-url '%s' must be redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]",
+			    shown);
 		return -EINVAL;
 	}
 

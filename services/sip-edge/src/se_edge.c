@@ -300,7 +300,12 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 
 	rc = cm_redis_create(loop, cfg->redis_url, &e->redis);
 	if (rc < 0) {
-		cm_log_error("redis-url: '%s': %s", cfg->redis_url, strerror(-rc));
+		char shown[512];
+
+		cm_redis_url_redact(cfg->redis_url, shown, sizeof(shown));
+		cm_log_error(
+		    "redis-url: '%s': %s (want redis://[[USER]:PASSWORD@]HOST[:PORT][/DB])", shown,
+		    strerror(-rc));
 		goto fail;
 	}
 	rc = cm_redis_set_timeout(e->redis, cfg->redis_timeout_ms);
@@ -360,8 +365,13 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	if (rc < 0)
 		goto fail;
 
-	cm_log_info("sip-edge started edge-id=%s http=%s redis=%s channel=%s", cfg->edge_id,
-		    cfg->http_listen, cfg->redis_url, e->channel);
+	{
+		char shown[512];
+
+		cm_redis_url_redact(cfg->redis_url, shown, sizeof(shown));
+		cm_log_info("sip-edge started edge-id=%s http=%s redis=%s channel=%s", cfg->edge_id,
+			    cfg->http_listen, shown, e->channel);
+	}
 	*out = e;
 	return 0;
 
