@@ -383,6 +383,21 @@ class Redis:
         return RedisClient(self.port, timeout=timeout,
                           auth=(self.password,) if self.password else ())
 
+    def bindings(self, number):
+        """The bindings of a directory number, {binding id: hash}, in index order."""
+        c = self.client()
+        try:
+            return {b: c.hgetall(f"beckon:binding:{b}")
+                    for b in c("ZRANGE", f"beckon:dev:num:{number}", 0, -1)}
+        finally:
+            c.close()
+
+    def binding(self, number):
+        """The one binding of a directory number (fails unless there is exactly one)."""
+        recs = list(self.bindings(number).values())
+        check(len(recs) == 1, f"want one binding for {number}, got {recs}")
+        return recs[0]
+
     def shutdown(self, save=False):
         """Stops redis the way an outage would look to clients. With save, the data set is
         written to dir first so start() brings it back (to check nothing was half-written)."""

@@ -14,15 +14,6 @@ from beckon import check
 UNREACHABLE = {"contact_host": "10.255.255.1", "contact_port": "5999"}
 
 
-def binding(r, user):
-    c = r.client()
-    ids = c("ZRANGE", f"beckon:dev:num:{user}", 0, -1)
-    recs = [c.hgetall(f"beckon:binding:{i}") for i in ids]
-    c.close()
-    check(len(recs) == 1, f"want one binding for {user}, got {recs}")
-    return recs[0]
-
-
 def notifies(msgs):
     return re.findall(r"^NOTIFY sip:.*?(?=^\S+ \S+ SIP/2\.0|\Z)", msgs, re.M | re.S)
 
@@ -38,7 +29,7 @@ def run_feature_tag(env, transport):
              keys=dict(UNREACHABLE, instance=f"urn:uuid:00000000-0000-4000-8000-00000000{user[-4:]}"))
     hit = edge.proc.wait_log(f"registered aor=sip:{user}@example.com", since=mark)[0]
     check("subscribed=1" in hit, f"the feature tag did not subscribe: {hit}")
-    b = binding(r, user)
+    b = r.binding(user)
     check(b.get("pkg:application-server-contact-me") == "feature-tag", f"binding: {b}")
     rid = gw.callback(user, app, request_id=f"ftag-{transport}")
     st = gw.wait_status(rid, "delivered")

@@ -17,15 +17,6 @@ from beckon import check
 from sipua import SipUA
 
 
-def bindings(r, user):
-    c = r.client()
-    try:
-        return {b: c.hgetall(f"beckon:binding:{b}")
-                for b in c("ZRANGE", f"beckon:dev:num:{user}", 0, -1)}
-    finally:
-        c.close()
-
-
 def test_outbound_register_and_two_flows(env):
     r = env.redis()
     edge = env.sip_edge(r, extra=["--flow-timer", "45"])
@@ -38,7 +29,7 @@ def test_outbound_register_and_two_flows(env):
     b = TcpUA(env, edge, user)
     ans = b.register(reg_id=2)
     check(ans.status == 200 and ans.get("flow-timer") == "45", f"second flow → {ans.raw}")
-    bs = bindings(r, user)
+    bs = r.bindings(user)
     check(sorted(h.get("reg_id") for h in bs.values()) == ["1", "2"],
           f"two flows of one instance should be two bindings: {bs}")
     check(all(h.get("instance") == INST and h.get("transport") == "tcp" for h in bs.values()),
@@ -51,7 +42,7 @@ def test_outbound_register_and_two_flows(env):
     ans = c.register(reg_id=1, supported=None)
     check(ans.status == 200 and ans.get("require") is None and ans.get("flow-timer") is None,
           f"plain registration → {ans.raw}")
-    check([h.get("reg_id") for h in bindings(r, "7546658701").values()] == [""],
+    check([h.get("reg_id") for h in r.bindings("7546658701").values()] == [""],
           "reg_id stored without Supported: outbound")
 
 
@@ -62,13 +53,13 @@ def test_regid_without_instance_is_ignored(env):
     ans = a.register(contact="<sip:7546658702@10.255.255.1:5999;transport=tcp>;reg-id=1")
     check(ans.status == 200 and ans.get("require") is None,
           f"reg-id without +sip.instance → {ans.start}, want 200 without Require: outbound")
-    check([h.get("reg_id") for h in bindings(r, "7546658702").values()] == [""],
+    check([h.get("reg_id") for h in r.bindings("7546658702").values()] == [""],
           "reg-id without +sip.instance was stored")
     a = TcpUA(env, edge, "7546658706")
     ans = a.register(contact=f'<sip:7546658706@10.255.255.1:5999>;+sip.instance="<{INST}>"'
                              ";reg-id=abc")
     check(ans.status == 400, f"bad reg-id → {ans.start}, want 400")
-    check(bindings(r, "7546658706") == {}, "a refused REGISTER stored a binding")
+    check(r.bindings("7546658706") == {}, "a refused REGISTER stored a binding")
 
 
 def test_crlf_keepalive(env):
@@ -95,14 +86,14 @@ def test_broken_flow_waits_then_reregister_delivers(env):
     a, b = TcpUA(env, edge, user), TcpUA(env, edge, user)
     check(a.register(reg_id=1).status == 200, "REGISTER reg-id 1")
     check(b.register(reg_id=2).status == 200, "REGISTER reg-id 2")
-    bids = sorted(bindings(r, user))
+    bids = sorted(r.bindings(user))
     check(len(bids) == 2, f"bindings {bids}")
     mark = edge.proc.mark()
     a.close()
     b.close()
     for bid in bids:
         edge.proc.wait_log(f"binding={bid} marked", since=mark)
-    bs = bindings(r, user)
+    bs = r.bindings(user)
     check(all(h.get("flow_state", "").startswith("broken:") for h in bs.values()),
           f"flow_state not set: {bs}")
     # A new callback does not go to a broken binding: it waits in its pending set.
@@ -120,7 +111,7 @@ def test_broken_flow_waits_then_reregister_delivers(env):
     gw.wait_status(rid, "delivered")
     n = beckon.wait_for(lambda: a2.notifies(), "the NOTIFY on the new connection")
     check(f"request-id={rid}" in n[0].body, f"NOTIFY body {n[0].body!r}")
-    bs = bindings(r, user)
+    bs = r.bindings(user)
     rebound = [h for h in bs.values() if h.get("reg_id") == "1"][0]
     check("flow_state" not in rebound, f"flow_state not cleared: {rebound}")
     other = [h for h in bs.values() if h.get("reg_id") == "2"][0]
@@ -171,7 +162,7 @@ def test_query_register(env):
     check(ua.contact_uri in contacts and "expires=" in contacts, f"contacts {contacts!r}")
     left = int(contacts.split("expires=")[1].split(",")[0].split(";")[0])
     check(290 <= left <= 300, f"expires {left}")
-    check(len(bindings(r, user)) == 1, "a query changed the bindings")
+    check(len(r.bindings(user)) == 1, "a query changed the bindings")
 
 
 if __name__ == "__main__":

@@ -16,16 +16,6 @@ from sipua import SipUA
 P = beckon.PACKAGE
 
 
-def binding(r, user):
-    c = r.client()
-    try:
-        ids = c("ZRANGE", f"beckon:dev:num:{user}", 0, -1)
-        check(len(ids) == 1, f"bindings of {user}: {ids}")
-        return c.hgetall(f"beckon:binding:{ids[0]}")
-    finally:
-        c.close()
-
-
 def register(ua, extra, cseq):
     hdrs = [f"Contact: {ua.contact()}", "Expires: 300", f"Accept: application/{P}"]
     return ua.send("REGISTER", ua.reg_call_id, cseq, hdrs + list(extra))
@@ -41,7 +31,7 @@ def test_path_notify_goes_through_proxy(env):
     check(ans.status == 200, f"REGISTER with Path → {ans.start}")
     echoed = ", ".join(ans.all("path"))
     check(echoed == ", ".join(path), f"200 echoes Path {echoed!r}, want {path}")
-    b = binding(r, user)
+    b = r.binding(user)
     check(b.get("path") == ", ".join(path), f"stored path {b.get('path')!r}")
 
     rid = gw.callback(user, app, request_id="path-1")
@@ -55,10 +45,10 @@ def test_path_notify_goes_through_proxy(env):
     # Without Supported: path: stored (lazy), not echoed.
     ans = register(ua, [f"Path: {path[0]}"], 2)
     check(ans.status == 200 and not ans.all("path"), f"REGISTER without Supported → {ans.raw}")
-    check(binding(r, user).get("path") == path[0], "path without Supported: path not stored")
+    check(r.binding(user).get("path") == path[0], "path without Supported: path not stored")
     # A refresh without Path drops it: the NOTIFY goes to the source again.
     ans = register(ua, [], 3)
-    check(ans.status == 200 and binding(r, user).get("path") == "", "path not cleared")
+    check(ans.status == 200 and r.binding(user).get("path") == "", "path not cleared")
     rid = gw.callback(user, app, request_id="path-2")
     ua.wait_request(lambda m: f"request-id={rid}" in m.body, "the NOTIFY at the UA")
     check(not ua.received()[0].all("route"), "Route header without a path")

@@ -13,15 +13,6 @@ from beckon import check
 UNREACHABLE = {"contact_host": "10.255.255.1", "contact_port": "5999"}
 
 
-def sipp_binding(r, user):
-    c = r.client()
-    ids = c("ZRANGE", f"beckon:dev:num:{user}", 0, -1)
-    recs = [c.hgetall(f"beckon:binding:{i}") for i in ids]
-    c.close()
-    check(len(recs) == 1, f"want one binding for {user}, got {recs}")
-    return recs[0]
-
-
 def run_notify_via_flow(env, transport):
     r, edge, gw, app = env.stack()
     user = "7546658100" if transport == "u1" else "7546658101"
@@ -32,7 +23,7 @@ def run_notify_via_flow(env, transport):
     hit = edge.proc.wait_log(f"registered aor=sip:{user}@example.com", since=mark)[0]
     check("subscribed=1" in hit, f"SIPp's REGISTER (Accept has the type with odd case and "
           f"q=) did not subscribe: {hit}")
-    b = sipp_binding(r, user)
+    b = r.binding(user)
     check("10.255.255.1" in b.get("uri", ""), f"binding uri is not the Contact: {b}")
     check(b.get("source") == f"127.0.0.1:{sipp.port}",
           f"binding source {b.get('source')!r}, want SIPp's 127.0.0.1:{sipp.port}")
@@ -79,7 +70,7 @@ def test_register_without_accept(env):
                     keys=dict(UNREACHABLE, instance="urn:uuid:00000000-0000-4000-8000-000000000200"))
     hit = edge.proc.wait_log(f"registered aor=sip:{user}@example.com", since=mark)[0]
     check("subscribed=0" in hit, f"REGISTER without Accept entry subscribed: {hit}")
-    b = sipp_binding(r, user)
+    b = r.binding(user)
     check(b.get("subscribed") == "0", f"binding says subscribed: {b}")
 
     for device in (user, f"sip:{user}@example.com",

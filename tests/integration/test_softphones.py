@@ -42,15 +42,6 @@ def fill(template, dest, **values):
         f.write(text)
 
 
-def only_binding(r, user):
-    c = r.client()
-    ids = c("ZRANGE", f"beckon:dev:num:{user}", 0, -1)
-    recs = [c.hgetall(f"beckon:binding:{i}") for i in ids]
-    c.close()
-    check(len(recs) == 1, f"want one binding for {user}, got {recs}")
-    return recs[0]
-
-
 def start_baresip(env, edge, user):
     d = os.path.join(env.tmp, "baresip")
     os.makedirs(d)
@@ -132,7 +123,7 @@ def run_linphonec_tag(env, transport):
                              timeout=20)[0]
     check("subscribed=1" in hit and f"transport={transport}" in hit,
           f"linphonec's feature tag did not subscribe: {hit}")
-    b = only_binding(r, user)
+    b = r.binding(user)
     check(b.get("pkg:application-server-contact-me") == "feature-tag", f"binding {b}")
     check('+sip.events="application-server-contact-me"' in b.get("contact", ""), f"{b}")
     rid = gw.callback(user, app, request_id=f"linphonec-{transport}")
@@ -185,7 +176,7 @@ def test_baresip_resync_481(env):
     hit = edge.proc.wait_log(f"registered aor=sip:{user}@127.0.0.1:{edge.sip_port}",
                              since=mark, timeout=20)[0]
     check("subscribed=0" in hit, f"baresip subscribed: {hit}")
-    check(only_binding(r, user).get("user_agent", "").startswith("baresip"), "user agent")
+    check(r.binding(user).get("user_agent", "").startswith("baresip"), "user agent")
     rid = gw.callback(user, app, request_id="baresip-resync", ttl_s=60)
     st = gw.wait_status(rid, "failed", timeout=20)
     t = st["targets"]
@@ -260,7 +251,7 @@ def run_twinkle(edge, gw, app, r, tw, user, mark, event):
     # compact_headers=yes: the REGISTER the edge just accepted used the compact forms.
     for h in ("v", "f", "t", "i", "m", "l"):
         check(re.search(rf"^{h}: ", trace, re.M), f"twinkle sent no compact {h}:\n{trace}")
-    b = only_binding(r, user)
+    b = r.binding(user)
     check(b.get("user_agent", "").startswith("Twinkle"), f"binding {b}")
     check(f"sip:{user}@127.0.0.1:" in b.get("contact", ""), f"binding contact {b}")
     rid = gw.callback(user, app, request_id=f"twinkle-{user}", ttl_s=60)

@@ -13,22 +13,13 @@ from sipua import SipUA, records
 P = beckon.PACKAGE
 
 
-def binding(r, user):
-    c = r.client()
-    ids = c("ZRANGE", f"beckon:dev:num:{user}", 0, -1)
-    recs = [c.hgetall(f"beckon:binding:{i}") for i in ids]
-    c.close()
-    check(len(recs) == 1, f"want one binding for {user}, got {recs}")
-    return recs[0]
-
-
 def test_subscribe_refresh_unsubscribe(env):
     r = env.redis()
     edge = env.sip_edge(r)
     user = "7546658300"
     ua = SipUA(env, edge, user, instance="urn:uuid:00000000-0000-4000-8000-000000000300")
     ua.register(accept=(), expires=300)  # registered, not subscribed
-    check(binding(r, user).get("subscribed") == "0", "REGISTER without Accept subscribed")
+    check(r.binding(user).get("subscribed") == "0", "REGISTER without Accept subscribed")
 
     resp = ua.subscribe(expires=600, call_id="sub-300")
     check(resp.status == 200, f"SUBSCRIBE → {resp.start}")
@@ -49,7 +40,7 @@ def test_subscribe_refresh_unsubscribe(env):
     check(n1.tag("from") == tag, f"NOTIFY From-tag {n1.tag('from')} != our To-tag {tag}")
     check(n1.tag("to") == ua.from_tag, "NOTIFY To-tag is not the subscriber's From-tag")
     check(n1.uri == ua.contact_uri, f"NOTIFY Request-URI {n1.uri}, want the remote target")
-    b = binding(r, user)
+    b = r.binding(user)
     check(b.get(f"pkg:{P}") == "subscribe", f"binding {b}")
     check(b.get("subscribed") == "1", f"binding not subscribed after SUBSCRIBE: {b}")
     check(b.get(f"sub:{P}:call_id") == "sub-300", f"dialog not stored: {b}")
@@ -71,7 +62,7 @@ def test_subscribe_refresh_unsubscribe(env):
     check(n3.get("subscription-state") == "terminated;reason=timeout",
           f"final Subscription-State {n3.get('subscription-state')}")
     check(n3.body == "" and not n3.get("content-type"), f"final NOTIFY has a body: {n3.raw}")
-    b = binding(r, user)
+    b = r.binding(user)
     check(f"pkg:{P}" not in b and b.get("subscribed") == "0", f"still subscribed: {b}")
     check(f"sub:{P}:call_id" not in b, f"dialog kept after unsubscribe: {b}")
 
@@ -86,19 +77,19 @@ def test_subscribe_keeps_accept(env):
     user = "7546658301"
     ua = SipUA(env, edge, user, instance="urn:uuid:00000000-0000-4000-8000-000000000301")
     ua.register(accept=(P,))
-    check(binding(r, user).get(f"pkg:{P}") == "accept", "Accept did not set pkg:<package>")
+    check(r.binding(user).get(f"pkg:{P}") == "accept", "Accept did not set pkg:<package>")
     resp = ua.subscribe(call_id="sub-301")
     check(resp.status == 200, resp.start)
     ua.wait_request(lambda m: m.get("call-id") == "sub-301")
     resp = ua.subscribe(expires=0, call_id="sub-301", cseq=2, to_tag=resp.tag("to"))
     check(resp.status == 200, resp.start)
     ua.wait_request(lambda m: m.get("call-id") == "sub-301", count=2)
-    b = binding(r, user)
+    b = r.binding(user)
     check(b.get(f"pkg:{P}") == "accept" and b.get("subscribed") == "1",
           f"unsubscribe lost the implicit subscription: {b}")
     # A REGISTER refresh keeps working and keeps the binding subscribed.
     ua.register(accept=(P,))
-    check(binding(r, user).get("subscribed") == "1", "refresh unsubscribed the binding")
+    check(r.binding(user).get("subscribed") == "1", "refresh unsubscribed the binding")
 
 
 def test_subscribe_errors(env):

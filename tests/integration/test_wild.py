@@ -91,14 +91,6 @@ def request(udp, user, headers, method="REGISTER", ruri="sip:example.com", cl=Tr
     return call
 
 
-def bindings(r, user):
-    c = r.client()
-    ids = c("ZRANGE", f"beckon:dev:num:{user}", 0, -1)
-    recs = [c.hgetall(f"beckon:binding:{i}") for i in ids]
-    c.close()
-    return recs
-
-
 def registered(edge, udp, user, headers, mark, **kw):
     call = request(udp, user, headers, **kw)
     ans = udp.answer(call)
@@ -126,7 +118,7 @@ def test_several_accept_lines(env):
         _, hit = registered(edge, udp, user, [
             f"Contact: <sip:{user}@10.255.255.1:5999>", "Expires: 60"] + accepts, mark)
         check("subscribed=1" in hit, f"several Accept lines did not subscribe: {hit}")
-        b = bindings(r, user)
+        b = list(r.bindings(user).values())
         check(len(b) == 1 and b[0].get(f"pkg:{P}") == "accept", f"binding {b}")
     # Several Accept lines none of which names the type: registered, not subscribed.
     mark = edge.proc.mark()
@@ -147,7 +139,7 @@ def test_compact_forms(env):
         f"m: <sip:{user}@10.255.255.1:5999;transport=udp>;expires=60", "k: path",
         "User-Agent: Twinkle/1.10.2", f"Accept: application/{P}"], mark, compact=True)
     check("subscribed=1" in hit and "transport=udp" in hit, f"compact REGISTER: {hit}")
-    b = bindings(r, user)
+    b = list(r.bindings(user).values())
     check(len(b) == 1, f"bindings {b}")
     b = b[0]
     check(b.get("contact", "").startswith(f"<sip:{user}@10.255.255.1:5999;transport=udp>")
@@ -175,7 +167,7 @@ def test_udp_without_content_length(env):
         f"Contact: <sip:{user}@10.255.255.1:5999>", "Expires: 60",
         f"Accept: application/{P}"], mark, cl=False)
     check("subscribed=1" in hit, f"REGISTER without Content-Length: {hit}")
-    check(len(bindings(r, user)) == 1, "binding not stored")
+    check(len(r.bindings(user)) == 1, "binding not stored")
     udp.close()
 
 
