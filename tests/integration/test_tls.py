@@ -5,7 +5,7 @@ certificate against its tls-ca), the NOTIFY comes back over that TLS connection 
 callback is made; an agent trusting another CA refuses the edge; a plain TCP client gets no SIP
 answer on the TLS port; TLS 1.1 is refused while TLS 1.2 is accepted; with tls-verify-client
 an agent without a client certificate is refused and one with a certificate of the CA is
-accepted."""
+accepted; an agent whose TLS connection is reset connects and registers again."""
 import shutil
 import socket
 import subprocess
@@ -136,6 +136,34 @@ def test_client_certificate_required(env):
     env.agent(edge, "sip:7546658101@example.com", "urn:uuid:3f5c0a5e-0000-4000-8000-000000000101",
               transport="tcp", extra=["--tls-ca", ca.pem, "--tls-cert", ccert, "--tls-key", ckey])
     _tlscerts.check_transport(r, "7546658101", "tls")
+
+
+def test_agent_reconnects(env):
+    """The edge side resets the agent's TLS connection three times (ss -K); the agent
+    connects and registers again each time, over a new flow. In the sanitizer build this is
+    also the leak check of a closed TLS connection on both sides: sofia never frees its SSL
+    (common/src/cm_tlsfree.c does), which LeakSanitizer reports at exit."""
+    ca, cert, key = pki(env)
+    r = env.redis()
+    edge = _tlscerts.TlsEdge(env, r, cert, key)
+    app = env.app_server()
+    agent = env.agent(edge, AOR, INST, transport="tcp", trusted=[app.hostport],
+                      extra=["--tls-ca", ca.pem])
+    _tlscerts.check_transport(r, "7546658100", "tls")
+    flows = {r.binding("7546658100").get("flow")}
+    for i in range(3):
+        mark = agent.proc.mark()
+        subprocess.run(["ss", "-K", "dst", "127.0.0.1", "dport", "=", str(edge.tls_port)],
+                       check=True, capture_output=True)
+        agent.proc.wait_log("registered aor=", since=mark)
+        beckon.wait_for(lambda: r.binding("7546658100").get("flow") not in flows,
+                        f"reconnect {i + 1}: a new flow in the binding")
+        flows.add(r.binding("7546658100").get("flow"))
+    check(len(flows) == 4, f"flows {flows}")
+    # Still reachable over the last connection.
+    gw = env.gateway(r)
+    rid = gw.callback("7546658100", app, request_id="tls-reconnect")
+    app.wait_callbacks(rid)
 
 
 if __name__ == "__main__":
