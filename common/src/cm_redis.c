@@ -100,6 +100,9 @@ struct cm_redis {
 	/* AUTH [user] password from the URL's userinfo (has_password false: none) */
 	bool has_password;
 	char user[AUTH_MAX], password[AUTH_MAX];
+	/* the same for the sentinels (cm_redis_set_sentinel_auth) */
+	bool s_has_password;
+	char s_user[AUTH_MAX], s_password[AUTH_MAX];
 	struct conn cmd, ps;
 	cm_redis_state_cb *state_cb;
 	void *state_data;
@@ -119,6 +122,7 @@ struct cm_redis {
 	bool resolved;	     /* host/port is the sentinels' current answer */
 	bool resolving;	     /* a query is under way */
 	bool s_found;	     /* this query got an address */
+	bool s_answered;     /* this query got a reply (an address, nil or an error) */
 	size_t s_first, s_i; /* sentinel that answered last; queries made this round */
 	size_t s_k;	     /* the one asked now */
 	bool s_name;	     /* the answer is a host name, still to resolve */
@@ -920,6 +924,27 @@ static const struct cm_redis_addr *s_cur(const struct cm_redis *r)
 	return &r->sentinels[r->s_k];
 }
 
+static void s_auth_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct cm_redis *r = privdata;
+	redisReply *rep = reply;
+
+	if (rep && rep->type == REDIS_REPLY_ERROR && log_now(&r->cmd))
+		cm_log_warn("redis sentinel %s:%d: AUTH refused: %.200s", ac->c.tcp.host,
+			    ac->c.tcp.port, rep->str);
+}
+
+/* Queues AUTH on a sentinel connection ahead of what follows (a query or SUBSCRIBE); after
+ * a refused AUTH that command fails too (NOAUTH), which its own callback handles. */
+static int auth_pipelined(struct cm_redis *r, redisAsyncContext *ac)
+{
+	if (!r->s_has_password)
+		return REDIS_OK;
+	if (r->s_user[0])
+		return redisAsyncCommand(ac, s_auth_cb, r, "AUTH %s %s", r->s_user, r->s_password);
+	return redisAsyncCommand(ac, s_auth_cb, r, "AUTH %s", r->s_password);
+}
+
 static void s_on_connect(const redisAsyncContext *ac, int status)
 {
 	struct cm_redis *r = ac->data;
@@ -953,6 +978,7 @@ static void s_reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 	if (ac != r->s_ac)
 		return;
 	s = s_cur(r);
+	r->s_answered = rep != NULL;
 	if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
 	    rep->element[0]->type == REDIS_REPLY_STRING &&
 	    rep->element[1]->type == REDIS_REPLY_STRING) {
@@ -1059,7 +1085,7 @@ static void s_timer_cb(uv_timer_t *t)
 	if (r->s_ac) {
 		redisAsyncContext *ac = r->s_ac;
 
-		if (!r->s_found)
+		if (!r->s_answered)
 			cm_log_warn("redis sentinel %s:%d: no answer within %u ms", s_cur(r)->host,
 				    s_cur(r)->port, sentinel_wait_ms(r));
 		r->s_ac = NULL;
@@ -1109,7 +1135,8 @@ static int s_query(struct cm_redis *r, const char *ip)
 	ac->data = r;
 	redisAsyncSetConnectCallback(ac, s_on_connect);
 	redisAsyncSetDisconnectCallback(ac, s_on_disconnect);
-	if (redisAsyncCommand(ac, s_reply_cb, r, "SENTINEL get-master-addr-by-name %s",
+	if (auth_pipelined(r, ac) != REDIS_OK ||
+	    redisAsyncCommand(ac, s_reply_cb, r, "SENTINEL get-master-addr-by-name %s",
 			      r->master) != REDIS_OK) {
 		redisAsyncFree(ac);
 		return -1;
@@ -1150,6 +1177,7 @@ static void s_gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 static void resolve_next(struct cm_redis *r)
 {
 	r->s_found = false;
+	r->s_answered = false;
 	r->s_name = false;
 	while (r->s_i < r->n_sentinels) {
 		unsigned char buf[16];
@@ -1271,7 +1299,8 @@ static void watch_connect(struct cm_redis *r)
 	ac->data = r;
 	redisAsyncSetConnectCallback(ac, w_on_connect);
 	redisAsyncSetDisconnectCallback(ac, w_on_disconnect);
-	if (redisAsyncCommand(ac, w_msg_cb, r, "SUBSCRIBE +switch-master") != REDIS_OK) {
+	if (auth_pipelined(r, ac) != REDIS_OK ||
+	    redisAsyncCommand(ac, w_msg_cb, r, "SUBSCRIBE +switch-master") != REDIS_OK) {
 		redisAsyncFree(ac);
 		watch_retry(r);
 		return;
@@ -1301,19 +1330,18 @@ static int userinfo_part(const char *s, size_t n, char *out)
 	return MHD_http_unescape(out) == strlen(out) ? 0 : -EINVAL;
 }
 
-/* "user:password" (Redis 6 ACL user) or ":password" (requirepass); the password must not be
- * empty, and a user without a password is refused rather than guessed at. */
-static int parse_userinfo(struct cm_redis *r, const char *s, size_t n)
+/* "user:password" (Redis 6 ACL user) or ":password" (requirepass) into user and password
+ * (AUTH_MAX each); the password must not be empty, and a user without a password is refused
+ * rather than guessed at. */
+static int parse_userinfo(const char *s, size_t n, char *user, char *password)
 {
 	const char *colon = memchr(s, ':', n);
 
 	if (!colon || colon + 1 == s + n)
 		return -EINVAL;
-	if (userinfo_part(s, (size_t)(colon - s), r->user) < 0 ||
-	    userinfo_part(colon + 1, (size_t)(s + n - colon - 1), r->password) < 0 ||
-	    !r->password[0])
+	if (userinfo_part(s, (size_t)(colon - s), user) < 0 ||
+	    userinfo_part(colon + 1, (size_t)(s + n - colon - 1), password) < 0 || !password[0])
 		return -EINVAL;
-	r->has_password = true;
 	return 0;
 }
 
@@ -1336,8 +1364,9 @@ static int parse_url(struct cm_redis *r, const char *url)
 		const char *at = memrchr(p, '@', (size_t)(end - p));
 
 		if (at) {
-			if (parse_userinfo(r, p, (size_t)(at - p)) < 0)
+			if (parse_userinfo(p, (size_t)(at - p), r->user, r->password) < 0)
 				return -EINVAL;
+			r->has_password = true;
 			p = at + 1;
 		}
 	}
@@ -1553,6 +1582,30 @@ int cm_redis_check_master(const char *v, const char **why)
 		      c == '.' || c == '_' || c == '-'))
 			return -EINVAL;
 	}
+	return 0;
+}
+
+int cm_redis_check_userinfo(const char *v, const char **why)
+{
+	char user[AUTH_MAX], password[AUTH_MAX];
+	int rc;
+
+	*why = "must be empty or [USER]:PASSWORD (percent-encoded, at most 255 bytes each)";
+	rc = !v[0] ? 0 : parse_userinfo(v, strlen(v), user, password);
+	explicit_bzero(password, sizeof(password));
+	return rc;
+}
+
+int cm_redis_set_sentinel_auth(struct cm_redis *r, const char *userinfo)
+{
+	if (r->started)
+		return -EBUSY;
+	r->s_has_password = false;
+	if (!userinfo || !userinfo[0])
+		return 0;
+	if (parse_userinfo(userinfo, strlen(userinfo), r->s_user, r->s_password) < 0)
+		return -EINVAL;
+	r->s_has_password = true;
 	return 0;
 }
 
@@ -1778,6 +1831,7 @@ static void release(struct cm_redis *r)
 		free(s);
 	}
 	explicit_bzero(r->password, sizeof(r->password));
+	explicit_bzero(r->s_password, sizeof(r->s_password));
 	free(r);
 }
 

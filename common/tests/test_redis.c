@@ -137,10 +137,22 @@ int main(void)
 	CHECK(cm_redis_set_sentinels(r, "nope", "beckon") == -EINVAL);
 	CHECK(cm_redis_set_sentinels(r, "nope:1", "beckon") == 0, "a name");
 	CHECK(cm_redis_set_sentinels(r, "", "beckon") == 0, "empty list: Sentinel off");
+	/* redis-sentinel-auth: "" or [USER]:PASSWORD, as in the URL's userinfo. */
+	CHECK(cm_redis_check_userinfo("", &why) == 0);
+	CHECK(cm_redis_check_userinfo(":s3cret", &why) == 0);
+	CHECK(cm_redis_check_userinfo("sentinel:p%40ss", &why) == 0);
+	CHECK(cm_redis_check_userinfo("s3cret", &why) == -EINVAL && why && strstr(why, "PASSWORD"),
+	      "a password alone needs its colon");
+	CHECK(cm_redis_check_userinfo("user:", &why) == -EINVAL, "empty password");
+	CHECK(cm_redis_check_userinfo(":p%00", &why) == -EINVAL, "NUL");
+	CHECK(cm_redis_set_sentinel_auth(r, ":s3cret") == 0);
+	CHECK(cm_redis_set_sentinel_auth(r, "bad") == -EINVAL);
+	CHECK(cm_redis_set_sentinel_auth(r, NULL) == 0, "none");
 	/* Port 1 refuses at once: the client keeps asking, never ready, closes cleanly. */
 	CHECK(cm_redis_set_sentinels(r, "127.0.0.1:1,127.0.0.1:2", "beckon") == 0);
 	CHECK(cm_redis_start(r) == 0);
 	CHECK(cm_redis_set_sentinels(r, "", "beckon") == -EBUSY, "only before start");
+	CHECK(cm_redis_set_sentinel_auth(r, ":x") == -EBUSY, "only before start");
 	for (int i = 0; i < 20; i++)
 		uv_run(&loop, UV_RUN_NOWAIT);
 	CHECK(!cm_redis_ready(r));

@@ -417,12 +417,14 @@ class Sentinel:
     """A redis-sentinel (redis-server --sentinel, the same binary) on a free loopback port,
     monitoring master `name` at master (a Redis) with the given quorum and a short
     down-after, so a test failover takes seconds. Ready once it monitors the master and
-    has found `replicas` replicas (SENTINEL FAILOVER needs one)."""
+    has found `replicas` replicas (SENTINEL FAILOVER needs one). With password it requires
+    one itself (requirepass); a master with a password is monitored with it (auth-pass)."""
 
     def __init__(self, env, master, name="beckon", quorum=1, replicas=1, down_ms=1000,
-                 port=None, master_host="127.0.0.1", extra_conf=""):
+                 port=None, master_host="127.0.0.1", extra_conf="", password=None):
         self.env = env
         self.name = name
+        self.password = password
         self.port = port or free_port()
         self.dir = os.path.join(env.tmp, f"sentinel-{self.port}")
         os.makedirs(self.dir, exist_ok=True)
@@ -434,6 +436,10 @@ class Sentinel:
                     f"sentinel down-after-milliseconds {name} {down_ms}\n"
                     f"sentinel failover-timeout {name} 10000\n"
                     f"sentinel parallel-syncs {name} 1\n")
+            if password:
+                f.write(f"requirepass {password}\n")
+            if master.password:
+                f.write(f"sentinel auth-pass {name} {master.password}\n")
         self.proc = env.spawn("sentinel", ["redis-server", conf, "--sentinel"])
         self.proc.kind = "redis"  # stopped last, like redis
         self.proc.wait_log(f"+monitor master {name}")
@@ -457,7 +463,8 @@ class Sentinel:
         return f"127.0.0.1:{self.port}"
 
     def client(self, timeout=5):
-        return RedisClient(self.port, timeout=timeout)
+        return RedisClient(self.port, timeout=timeout,
+                           auth=(self.password,) if self.password else ())
 
     def master_addr(self):
         c = self.client()

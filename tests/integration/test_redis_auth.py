@@ -3,8 +3,8 @@
 """Redis with a password: sip-edge and api-gateway authenticate with the password in
 redis-url (requirepass, and a Redis 6 ACL user limited to beckon's keys and channels) and a
 callback goes end to end; a wrong password, a missing one and an ACL user without beckon's
-channels each leave the service not ready with a log line naming the refusal, and no log line
-ever shows the password."""
+channels each leave the service not ready with a log line naming the refusal; the same for
+Sentinels with a password (redis-sentinel-auth); no log line ever shows a password."""
 import signal
 import urllib.parse
 
@@ -17,6 +17,7 @@ INST = "urn:uuid:3f5c0a5e-0000-4000-8000-000000000200"
 # ':', '@' and '/' must be percent-encoded in the URL; the services decode them.
 PASSWORD = "s3cr:t@pa/ss"
 ACL_PASSWORD = "acl-Pa55word"
+SENTINEL_PASSWORD = "sentinel:s3cret"
 
 
 def url(redis, user, password):
@@ -101,6 +102,43 @@ def test_refusals(env):
     check(beckon.http_status(gp, "/readyz") == 503, "api-gateway ready with a wrong password")
     stop(env, g)
     no_secret_logged(g, "wrong-password")
+
+
+def test_sentinel_with_password(env):
+    """Sentinels with a password of their own (redis-sentinel-auth) in front of a master
+    with one (redis-url): the services find the master and are ready; a wrong or missing
+    sentinel password leaves them not ready, the sentinel's refusal in the log."""
+    m = env.redis(password=PASSWORD)
+    s = beckon.Sentinel(env, m, replicas=0, password=SENTINEL_PASSWORD)
+    auth = ":" + urllib.parse.quote(SENTINEL_PASSWORD, safe="")
+    edge = env.sip_edge(m, extra=["--redis-sentinels", s.addr, "--redis-sentinel-auth", auth])
+    edge.proc.wait_log("(master per sentinel)")
+    gw = env.gateway(m, extra=["--redis-sentinels", s.addr, "--redis-sentinel-auth", auth])
+    gw.proc.wait_log("(master per sentinel)")
+    for args, want, name in (
+            (["--redis-sentinel-auth", ":wrong-password"], "AUTH refused: WRONGPASS",
+             "edge-s-wrong"),
+            ([], "NOAUTH", "edge-s-none")):
+        port, http = beckon.free_port(udp_too=True), beckon.free_port()
+        p = env.spawn(name, [env.binary("sip-edge"), "--sip-listen", f"udp:127.0.0.1:{port}",
+                             "--http-listen", f"127.0.0.1:{http}", "--redis-url", m.url,
+                             "--edge-id", name, "--drain-timeout", "1",
+                             "--redis-sentinels", s.addr] + args)
+        p.wait_log(f"redis sentinel {s.addr}: {want}")
+        check(beckon.http_status(http, "/readyz") == 503, f"{name} ready")
+        stop(env, p)
+        no_secret_logged(p, PASSWORD, SENTINEL_PASSWORD, "wrong-password")
+    for p in (edge.proc, gw.proc):
+        no_secret_logged(p, PASSWORD, SENTINEL_PASSWORD)
+    # A value that is not [USER]:PASSWORD stops the service at start, naming the setting.
+    p = env.spawn("edge-s-bad", [env.binary("sip-edge"), "--redis-url", m.url,
+                                 "--redis-sentinels", s.addr,
+                                 "--redis-sentinel-auth", "hunter2"], check_clean=False)
+    check(p.p.wait(timeout=20) != 0, "sip-edge started with redis-sentinel-auth hunter2")
+    p.join()
+    check(p.find("redis-sentinel-auth"), f"no message naming the setting:\n{p.tail()}")
+    p.stop()
+    env.procs.remove(p)
 
 
 def test_bad_url_not_echoed(env):

@@ -91,6 +91,12 @@ int cm_redis_check_master(const char *v, const char **why);
  * list instead of the URL's host and port (the URL's db still applies). An empty or NULL
  * list leaves Sentinel off. Call before start. Returns 0 or -EINVAL. */
 int cm_redis_set_sentinels(struct cm_redis *r, const char *sentinels, const char *master);
+/* Sentinels that require a password (their own requirepass / ACL user): userinfo is
+ * [USER]:PASSWORD, percent-encoded as in the URL; "" or NULL: none. Every sentinel connection
+ * then starts with AUTH. Call before start. Returns 0, -EINVAL or -EBUSY (started). */
+int cm_redis_set_sentinel_auth(struct cm_redis *r, const char *userinfo);
+/* cm_opt.check of a `redis-sentinel-auth` setting: "" or [USER]:PASSWORD. */
+int cm_redis_check_userinfo(const char *v, const char **why);
 
 /* Starts connecting (and reconnecting, forever, until cm_redis_close). */
 int cm_redis_start(struct cm_redis *r);

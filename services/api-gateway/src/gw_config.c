@@ -31,6 +31,10 @@ const struct cm_opt gw_config_opts[] = {
 		    "still applies)"),
     CM_OPT_CHECKED_(struct gw_config, redis_sentinel_master, "redis-sentinel-master", "beckon",
 		    false, cm_redis_check_master, "master name the sentinels monitor"),
+    CM_OPT_CHECKED_(struct gw_config, redis_sentinel_auth, "redis-sentinel-auth", "", false,
+		    cm_redis_check_userinfo,
+		    "password of Sentinels that require one (their requirepass or ACL user): "
+		    "[USER]:PASSWORD, percent-encoded as in redis-url; empty: none"),
     CM_OPT_INT_(struct gw_config, redis_wait_replicas, "redis-wait-replicas", "0", 0,
 		CM_REDIS_WAIT_MAX,
 		"replicas that must have a request's writes before the API answers 2xx (Redis "

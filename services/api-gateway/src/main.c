@@ -135,7 +135,8 @@ int main(int argc, char **argv)
 	}
 	if (cm_redis_set_timeout(a.redis, cfg.redis_timeout_ms) < 0 ||
 	    cm_redis_set_wait_replicas(a.redis, cfg.redis_wait_replicas) < 0 ||
-	    cm_redis_set_sentinels(a.redis, cfg.redis_sentinels, cfg.redis_sentinel_master) < 0) {
+	    cm_redis_set_sentinels(a.redis, cfg.redis_sentinels, cfg.redis_sentinel_master) < 0 ||
+	    cm_redis_set_sentinel_auth(a.redis, cfg.redis_sentinel_auth) < 0) {
 		cm_log_error("api-gateway: redis-sentinels '%s' or redis-sentinel-master '%s' is "
 			     "invalid",
 			     cfg.redis_sentinels, cfg.redis_sentinel_master);

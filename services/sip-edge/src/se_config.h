@@ -33,6 +33,7 @@ struct se_config {
 	long redis_timeout_ms;	     /* reply timeout, then reconnect */
 	char *redis_sentinels;	     /* "" or IP:PORT,... */
 	char *redis_sentinel_master; /* name the sentinels know the master by */
+	char *redis_sentinel_auth;   /* "" or [USER]:PASSWORD for the sentinels */
 	long redis_wait_replicas;    /* WAIT for this many replicas after each script */
 	char *edge_id;
 	char *log_level;

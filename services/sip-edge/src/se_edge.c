@@ -314,6 +314,8 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 	if (rc == 0)
 		rc = cm_redis_set_sentinels(e->redis, cfg->redis_sentinels,
 					    cfg->redis_sentinel_master);
+	if (rc == 0)
+		rc = cm_redis_set_sentinel_auth(e->redis, cfg->redis_sentinel_auth);
 	if (rc < 0) {
 		cm_log_error("redis-sentinels: '%s': %s", cfg->redis_sentinels, strerror(-rc));
 		goto fail;
