@@ -352,5 +352,44 @@ def test_limits_429(env):
           f"SOAP 429: {resp} {resp.headers}")
 
 
+def test_pending_sets_outlive_their_latest_deadline(env):
+    """The create script sets a pending set's expiry with one PEXPIREAT (plain for a new set,
+    GT for one it had written before): a minute past the latest deadline ever added, never
+    lowered by a request with an earlier deadline, raised by a later one; a set emptied by
+    a collapse and created again still gets one."""
+    r, edge, gw, app = env.stack()
+    c = r.client()
+    dev, cl = "beckon:pending:num:" + NUM, "beckon:pending-client:default"
+
+    def deadline(rid):
+        return int(c("HGET", "beckon:req:default:" + rid, "deadline"))
+
+    def expiry(k):
+        return int(c("PEXPIRETIME", k))
+
+    check(post(gw, cb_body(app, "px-1", ttl_s=120)).status == 202, "px-1")
+    d1 = deadline("px-1")
+    check(expiry(dev) == d1 + 60000 and expiry(cl) == d1 + 60000,
+          f"new sets: {expiry(dev)} {expiry(cl)}, want {d1 + 60000}")
+    check(post(gw, cb_body(app, "px-2", ttl_s=30)).status == 202, "px-2")
+    check(expiry(dev) == d1 + 60000 and expiry(cl) == d1 + 60000,
+          f"an earlier deadline lowered the expiry: {expiry(dev)} {expiry(cl)}")
+    check(post(gw, cb_body(app, "px-3", ttl_s=240)).status == 202, "px-3")
+    d3 = deadline("px-3")
+    check(expiry(dev) == d3 + 60000 and expiry(cl) == d3 + 60000,
+          f"a later deadline did not raise it: {expiry(dev)} {expiry(cl)}, want {d3 + 60000}")
+    # Another device, one collapsing request replacing the other: its pending set is emptied
+    # by the collapse inside the create script and written again, so it needs its expiry.
+    k2 = "beckon:pending:num:3333"
+    check(post(gw, cb_body(app, "px-4", device="3333", ttl_s=60, collapse_key="k")).status
+          == 202, "px-4")
+    check(post(gw, cb_body(app, "px-5", device="3333", ttl_s=30, collapse_key="k")).status
+          == 202, "px-5")
+    check(c("ZRANGE", k2, 0, -1) == ["default:px-5"], f"collapse: {c('ZRANGE', k2, 0, -1)}")
+    check(expiry(k2) == deadline("px-5") + 60000,
+          f"re-created set: {expiry(k2)}, want {deadline('px-5') + 60000}")
+    c.close()
+
+
 if __name__ == "__main__":
     beckon.main(globals())

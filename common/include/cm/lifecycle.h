@@ -21,6 +21,15 @@
  *     status page shows them).
  * It returns the status now in force and whether it changed:  status, changed (boolean).
  * An unknown request returns false, false.
+ *
+ * transition_pre(rk, status, now, extra, cur, pk, url, always) is the same for a script that
+ * has read the request's `status`, `pending` and `status_url` already (cur, pk, url: in the
+ * HMGET it needed anyway), so the move costs no read of its own. always, a flat array
+ * {field, value, ...} or nil, is written in the same HSET as the move, or alone when the
+ * status does not move. transition() is transition_pre() after one HMGET. Every redis.call
+ * inside a script costs about 1-1.5 us of Redis CPU (argument objects, command lookup,
+ * per-command stats), more than the command itself for a small hash, so the callback path
+ * counts calls (docs/performance.md "Callback path: fewer Redis calls per callback").
  */
 #ifndef CM_LIFECYCLE_H
 #define CM_LIFECYCLE_H
@@ -38,14 +47,15 @@
 	"  delivered = {completed=1},\n"                                                           \
 	"}\n"                                                                                      \
 	"local function ref_of(rk) return string.sub(rk, 12) end\n"                                \
-	"local function transition(rk, status, now, extra)\n"                                      \
-	"  local cur = redis.call('HGET', rk, 'status')\n"                                         \
+	"local function transition_pre(rk, status, now, extra, cur, pk, url, always)\n"            \
 	"  if not cur then return false, false end\n"                                              \
 	"  if cur == status or not (CM_NEXT[cur] and CM_NEXT[cur][status]) then\n"                 \
+	"    if always then redis.call('HSET', rk, unpack(always)) end\n"                          \
 	"    return cur, false\n"                                                                  \
 	"  end\n"                                                                                  \
 	"  local f = {'status', status, status, now}\n"                                            \
 	"  if extra then for k, v in pairs(extra) do f[#f+1] = k; f[#f+1] = v end end\n"           \
+	"  if always then for _, v in ipairs(always) do f[#f+1] = v end end\n"                     \
 	"  redis.call('HSET', rk, unpack(f))\n"                                                    \
 	"  if status == 'failed' or status == 'expired' then\n"                                    \
 	"    local h = redis.call('HMGET', rk, 'request_id', 'device', 'sip_status', 'reason')\n"  \
@@ -55,11 +65,9 @@
 	"    redis.call('LTRIM', '" CM_KEY_RECENT_FAILURES "', 0, 19)\n"                           \
 	"  end\n"                                                                                  \
 	"  if status ~= 'sent' then\n"                                                             \
-	"    local pk = redis.call('HGET', rk, 'pending')\n"                                       \
 	"    if pk and pk ~= '' then redis.call('ZREM', pk, ref_of(rk)) end\n"                     \
 	"    redis.call('ZREM', '" CM_KEY_DEADLINES "', ref_of(rk))\n"                             \
 	"  end\n"                                                                                  \
-	"  local url = redis.call('HGET', rk, 'status_url')\n"                                     \
 	"  if url and url ~= '' then\n"                                                            \
 	"    local h = redis.call('HMGET', rk, 'request_id', 'sip_status', 'reason')\n"            \
 	"    local body = cjson.encode({request_id = h[1], status = status,\n"                     \
@@ -68,6 +76,10 @@
 	"      'kind', 'receipt', 'url', url, 'body', body, 'ref', ref_of(rk))\n"                  \
 	"  end\n"                                                                                  \
 	"  return status, true\n"                                                                  \
+	"end\n"                                                                                    \
+	"local function transition(rk, status, now, extra)\n"                                      \
+	"  local h = redis.call('HMGET', rk, 'status', 'pending', 'status_url')\n"                 \
+	"  return transition_pre(rk, status, now, extra, h[1], h[2], h[3])\n"                      \
 	"end\n"
 
 #endif

@@ -104,7 +104,8 @@ static struct cm_redis_script create_script = {
     "  if s < 1 then s = 1 end\n"
     "  return s\n"
     "end\n"
-    "local n = redis.call('ZCARD', KEYS[3]) - freed\n"
+    "local ndev = redis.call('ZCARD', KEYS[3])\n"
+    "local n = ndev - freed\n"
     "if n >= tonumber(ARGV[17]) then return {'limit-device', retry_after(KEYS[3]), n} end\n"
     "redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. now)\n"
     "local maxc = tonumber(ARGV[18])\n"
@@ -139,13 +140,22 @@ static struct cm_redis_script create_script = {
     "end\n"
     "redis.call('HSET', KEYS[2], unpack(f))\n"
     "redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
-    "local function index(zk)\n"
+    /* The set lives a minute past the latest deadline ever added, in one call where reading
+     * the last score and setting it took two. Only this script adds to these sets, always
+     * with an expiry, so a set that keeps a member of its own through the removals above
+     * (had > freed) has one, which GT only raises; a set that was empty is new (ZADD just
+     * created it, no expiry yet). Only a set whose one member may have been the collapsed
+     * request is unknown: GT, then NX when GT found no expiry (or an equal one). */
+    "local function index(zk, had)\n"
     "  redis.call('ZADD', zk, deadline, ref)\n"
-    "  local last = redis.call('ZRANGE', zk, -1, -1, 'WITHSCORES')\n"
-    "  redis.call('PEXPIREAT', zk, tonumber(last[2]) + 60000)\n"
+    "  local t = tonumber(deadline) + 60000\n"
+    "  if had == 0 then redis.call('PEXPIREAT', zk, t)\n"
+    "  elseif redis.call('PEXPIREAT', zk, t, 'GT') == 0 and had <= freed then\n"
+    "    redis.call('PEXPIREAT', zk, t, 'NX')\n"
+    "  end\n"
     "end\n"
-    "index(KEYS[3])\n"
-    "index(KEYS[4])\n"
+    "index(KEYS[3], ndev)\n"
+    "index(KEYS[4], n + freed)\n"
     "redis.call('ZADD', '" CM_KEY_DEADLINES "', deadline, ref)\n"
     "if ARGV[16] ~= '' then redis.call('SET', KEYS[5], ref, 'PXAT', deadline) end\n"
     /* Wake-ups: the edge's stream holds them (read through its consumer group, so one sent

@@ -99,7 +99,7 @@ struct cm_redis_script se_status_script = {
     "local code, reason = ARGV[4], ARGV[5]\n"
     "local f = 'target:' .. bid\n"
     /* Every request hash has a status: none means the request is gone. */
-    "local h = redis.call('HMGET', rk, 'status', f)\n"
+    "local h = redis.call('HMGET', rk, 'status', f, 'pending', 'status_url')\n"
     "local st, cur = h[1], h[2]\n"
     "if not st then return false end\n"
     /* Target states only move forward: queued -> sent -> delivered/failed. */
@@ -130,9 +130,10 @@ struct cm_redis_script se_status_script = {
     "  redis.call('HSET', rk, f, 'sent', 'claim:' .. bid, ARGV[9])\n"
     "  redis.call('HINCRBY', rk, 'attempts', 1)\n"
     "  return (transition(rk, 'sent', now))\n"
+    /* The target and the move in one HSET, from the fields read above (cm/lifecycle.h). */
     "elseif ev == 'delivered' then\n"
-    "  redis.call('HSET', rk, f, 'delivered:' .. code)\n"
-    "  return (transition(rk, 'delivered', now, {sip_status = code, reason = reason}))\n"
+    "  return (transition_pre(rk, 'delivered', now, {sip_status = code, reason = reason},\n"
+    "    st, h[3], h[4], {f, 'delivered:' .. code}))\n"
     "elseif ev == 'moved' then\n"
     /* Handed over only to a live edge (its stream entry survives a reconnect); a dead
      * edge's binding waits for the device's next registration. */
@@ -182,18 +183,20 @@ static struct cm_redis_script fetch_script = {
     "  end\n"
     "end\n"
     "local rq = redis.call('HMGET', KEYS[1], 'status', 'package', 'payload', 'request_id',\n"
-    "  'deadline', 'target:' .. ARGV[4], 'created', 'claim:' .. ARGV[4], 'attempts')\n"
-    /* One HSET for the claim, the opt-in and (unless a retry past its deadline) `sent`. */
+    "  'deadline', 'target:' .. ARGV[4], 'created', 'claim:' .. ARGV[4], 'attempts',\n"
+    "  'pending', 'status_url')\n"
+    /* One HSET for the claim, the opt-in and (unless a retry past its deadline) `sent`,
+     * with the move itself (transition_pre() on the fields read above, cm/lifecycle.h). */
     "local function sent(r, optin)\n"
     "  ack()\n"
     "  local f = {'claim:' .. ARGV[4], ARGV[5], 'optin:' .. ARGV[4], optin}\n"
-    "  local go = ARGV[8] ~= '1' or (tonumber(rq[5]) and tonumber(rq[5]) > now)\n"
-    "  if go then\n"
+    "  if ARGV[8] ~= '1' or (tonumber(rq[5]) and tonumber(rq[5]) > now) then\n"
     "    f[5], f[6] = 'target:' .. ARGV[4], 'sent'\n"
     "    f[7], f[8] = 'attempts', tostring((tonumber(rq[9]) or 0) + 1)\n"
+    "    transition_pre(KEYS[1], 'sent', ARGV[1], nil, rq[1], rq[10], rq[11], f)\n"
+    "  else\n"
+    "    redis.call('HSET', KEYS[1], unpack(f))\n"
     "  end\n"
-    "  redis.call('HSET', KEYS[1], unpack(f))\n"
-    "  if go then transition(KEYS[1], 'sent', ARGV[1]) end\n"
     "  return r\n"
     "end\n"
     "if not rq[1] then ack() return {'no-request'} end\n"
@@ -215,14 +218,18 @@ static struct cm_redis_script fetch_script = {
     "end\n"
     "local p = rq[2]\n"
     "if not p or p == '' then p = ARGV[3] end\n"
+    /* Also what se_pkg() reads, so it only runs (one more HMGET) for an expired dialog. */
     "local b = redis.call('HMGET', bk, 'edge', 'uri', 'aor', 'transport', 'source', 'flow',\n"
-    "  'expires', 'subscribed', 'flow_state', 'path')\n"
+    "  'expires', 'subscribed', 'flow_state', 'path', 'pkg:' .. p, 'sub:' .. p .. ':expires')\n"
     "if not b[1] or not (tonumber(b[7]) and tonumber(b[7]) > now) then return {'gone'} end\n"
     "if b[1] ~= ARGV[2] then return {'moved', b[1]} end\n"
     /* Its connection closed (se_flowmark.h): {'broken'}, wait for the next REGISTER. The
      * 'ok' reply carries the binding's RFC 3327 path after `expires`. */
     "if b[9] then return {'broken', b[9]} end\n"
-    "local mode = se_pkg(bk, p, now)\n"
+    "local mode = b[11] or false\n"
+    "if mode == 'subscribe' and not (tonumber(b[12]) and tonumber(b[12]) > now) then\n"
+    "  mode = se_pkg(bk, p, now)\n"
+    "end\n"
     "if not mode and p == ARGV[3] and b[8] == '1' then mode = 'accept' end\n"
     /* Not opted in: a resync NOTIFY if the request's fallback policy chose one (se_fallback.h). */
     "if not mode then\n"
