@@ -105,6 +105,7 @@ int se_binding_id(const char *aor, const char *key, char out[SE_BINDING_ID_LEN +
  * without Contact is a query (out->query, out->n == 0). A reg-id without +sip.instance is
  * ignored; a reg-id is otherwise only honoured when se_outbound_usable(). A malformed
  * Path is a 400; a Path without `Supported: path` is stored anyway (Kamailio's "lazy" mode).
+ * Only out->c[0 .. n-1] are written: the unused contacts keep whatever they held.
  */
 int se_register_parse(su_home_t *home, const sip_t *sip, const struct se_reg_limits *lim,
 		      struct se_reg_req *out, int *status, const char **phrase);
