@@ -134,9 +134,18 @@ def test_notify_on_broken_flow_waits(env):
     a.close()
     edge.proc.wait_log("reason=flow-broken")
     c = r.client()
-    req = c.hgetall(f"beckon:req:default:{rid}")
-    targets = [v for k, v in req.items() if k.startswith("target:")]
-    check(targets == ["waiting:0:flow-broken"] and req.get("status") == "sent", f"request {req}")
+    last = {}
+
+    def handed_back():
+        # The edge logs before its status script has run: wait for Redis, not the log.
+        last.update(c.hgetall(f"beckon:req:default:{rid}"))
+        targets = [v for k, v in last.items() if k.startswith("target:")]
+        return targets == ["waiting:0:flow-broken"]
+    try:
+        beckon.wait_for(handed_back, "the target handed to waiting:0:flow-broken")
+    except beckon.TestFailure as e:
+        raise beckon.TestFailure(f"{e}; request {last}") from None
+    check(last.get("status") == "sent", f"request {last}")
     a2 = TcpUA(env, edge, user)
     check(a2.register(reg_id=1).status == 200, "re-REGISTER")
     gw.wait_status(rid, "delivered")
