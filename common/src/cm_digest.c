@@ -45,3 +45,18 @@ int cm_digest_hex(enum cm_digest_alg alg, const char *const *parts, size_t n, ch
 	out[digits] = '\0';
 	return 0;
 }
+
+bool cm_digest_name_ok(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > CM_DIGEST_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == ':')
+			return false;
+	}
+	return true;
+}

@@ -7,7 +7,11 @@
 #ifndef CM_DIGEST_H
 #define CM_DIGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+/* Longest digest user name or realm beckon accepts. */
+#define CM_DIGEST_NAME_MAX 128
 
 enum cm_digest_alg {
 	CM_DIGEST_MD5,	  /* 16 bytes, 32 hex digits */
@@ -22,5 +26,13 @@ enum cm_digest_alg {
  */
 int cm_digest_hex(enum cm_digest_alg alg, const char *const *parts, size_t n, char sep, char *out,
 		  size_t digits);
+
+/*
+ * Whether s (NULL: no) can be a digest user name or realm: 1 to CM_DIGEST_NAME_MAX printable
+ * ASCII characters without space, '"', '\' or ':', so it sits unquoted-safe in a quoted
+ * Authorization/WWW-Authenticate parameter, in "user:realm:password" and in the credential key
+ * beckon:cred:<realm>:<user> (proto/redis.md).
+ */
+bool cm_digest_name_ok(const char *s);
 
 #endif

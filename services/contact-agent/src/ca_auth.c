@@ -40,20 +40,6 @@ static bool is_hex(const char *s, size_t n)
 }
 
 /* A name that fits the credential string and a quoted challenge. */
-static bool name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 128)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == ':')
-			return false;
-	}
-	return true;
-}
-
 int ca_auth_init(struct ca_auth *a, const struct ca_settings *set, const char *aor_user, char *err,
 		 size_t errlen)
 {
@@ -61,14 +47,14 @@ int ca_auth_init(struct ca_auth *a, const struct ca_settings *set, const char *a
 
 	memset(a, 0, sizeof(*a));
 	a->set = set;
-	if (!user || !name_ok(user)) {
+	if (!cm_digest_name_ok(user)) {
 		cm_snprintf(err, errlen, "auth-user: not a usable user name");
 		return -EINVAL;
 	}
 	cm_snprintf(a->user, sizeof(a->user), "%s", user);
 	if (!set->notify_auth)
 		return 0;
-	if (!name_ok(set->realm)) {
+	if (!cm_digest_name_ok(set->realm)) {
 		cm_snprintf(err, errlen, "realm: not a usable realm");
 		return -EINVAL;
 	}

@@ -33,6 +33,7 @@
 #include <sofia-sip/tport.h>
 
 #include "cm/device.h"
+#include "cm/digest.h"
 #include "cm/hostport.h"
 #include "cm/log.h"
 #include "cm/str.h"
@@ -42,7 +43,7 @@
 #include "se_registrar.h"
 
 #define CRED_PREFIX "beckon:cred:"
-#define NAME_MAX_ 128 /* user and realm */
+#define NAME_MAX_ CM_DIGEST_NAME_MAX /* user and realm */
 #define KEY_MAX (sizeof(CRED_PREFIX) + 2 * NAME_MAX_ + 2)
 #define CHALLENGE_MAX (NAME_MAX_ + SE_DIGEST_NONCE_LEN + 96)
 #define AUTH_HDR_MAX 1024
@@ -115,20 +116,6 @@ void se_auth_destroy(struct se_auth *a)
 }
 
 /* A name we accept in a key and a challenge: printable, no quote, backslash or colon. */
-static bool name_ok(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	if (n == 0 || n > NAME_MAX_)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == ':')
-			return false;
-	}
-	return true;
-}
-
 static const char *call_id_of(msg_t *msg)
 {
 	const sip_t *sip = sip_object(msg);
@@ -394,7 +381,7 @@ void se_auth_request(struct se_edge *e, msg_t *msg, sip_t *sip, se_auth_ok_cb *o
 		return;
 	}
 	if (auth_digest_response_get(msg_home(msg), &ar, au->au_params) < 0 ||
-	    !name_ok(ar.ar_username) || !ar.ar_nonce || !ar.ar_uri || !ar.ar_response ||
+	    !cm_digest_name_ok(ar.ar_username) || !ar.ar_nonce || !ar.ar_uri || !ar.ar_response ||
 	    !ar.ar_cnonce || !ar.ar_nc || !ar.ar_qop || strcasecmp(ar.ar_qop, "auth") != 0 ||
 	    (alg = se_digest_alg_parse(ar.ar_algorithm)) < 0) {
 		cm_log_info("auth refused source=%s call-id=%s: unusable credentials", source,
@@ -520,7 +507,8 @@ static int pick_challenge(su_home_t *home, const msg_auth_t *list, struct answer
 		    auth_digest_challenge_get(home, &ac, au->au_params) < 0)
 			continue;
 		alg = se_digest_alg_parse(ac.ac_algorithm);
-		if (alg < 0 || !name_ok(ac.ac_realm) || !ac.ac_nonce || (ac.ac_qop && !ac.ac_auth))
+		if (alg < 0 || !cm_digest_name_ok(ac.ac_realm) || !ac.ac_nonce ||
+		    (ac.ac_qop && !ac.ac_auth))
 			continue;
 		if (cm_snprintf(an->nonce, sizeof(an->nonce), "%s", ac.ac_nonce) < 0 ||
 		    cm_snprintf(an->opaque, sizeof(an->opaque), "%s",
@@ -650,7 +638,7 @@ static int answer_start(struct se_edge *e, nta_outgoing_t *orq, const sip_t *res
 	int rc = -EINVAL;
 
 	if (!rsip || !rsip->sip_request || !rsip->sip_to || !rsip->sip_cseq ||
-	    !name_ok(rsip->sip_to->a_url->url_user))
+	    !cm_digest_name_ok(rsip->sip_to->a_url->url_user))
 		goto out;
 	an = calloc(1, sizeof(*an));
 	if (!an) {
