@@ -677,6 +677,15 @@ static void role_cb(struct cm_redis *r, redisReply *reply, void *data)
 
 static void conn_start(struct conn *c);
 
+/* AUTH [user] password (no user: requirepass, the default user). Returns hiredis's status. */
+static int send_auth(redisAsyncContext *ac, redisCallbackFn *cb, void *data, const char *user,
+		     const char *password)
+{
+	if (user[0])
+		return redisAsyncCommand(ac, cb, data, "AUTH %s %s", user, password);
+	return redisAsyncCommand(ac, cb, data, "AUTH %s", password);
+}
+
 static void conn_drop_soon(struct conn *c)
 {
 	drop_soon(c->r, !c->pubsub, c->pubsub);
@@ -727,14 +736,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 	if (r->has_password) {
 		/* Nothing else is sent before AUTH answers (c stays `connecting`, so the connect
 		 * timeout covers a server that never answers it and no SUBSCRIBE goes out). */
-		int rc;
-
-		if (r->user[0])
-			rc = redisAsyncCommand(c->ac, auth_cb, c, "AUTH %s %s", r->user,
-					       r->password);
-		else
-			rc = redisAsyncCommand(c->ac, auth_cb, c, "AUTH %s", r->password);
-		if (rc != REDIS_OK)
+		if (send_auth(c->ac, auth_cb, c, r->user, r->password) != REDIS_OK)
 			conn_drop_soon(c);
 		return;
 	}
@@ -938,11 +940,7 @@ static void s_auth_cb(redisAsyncContext *ac, void *reply, void *privdata)
  * a refused AUTH that command fails too (NOAUTH), which its own callback handles. */
 static int auth_pipelined(struct cm_redis *r, redisAsyncContext *ac)
 {
-	if (!r->s_has_password)
-		return REDIS_OK;
-	if (r->s_user[0])
-		return redisAsyncCommand(ac, s_auth_cb, r, "AUTH %s %s", r->s_user, r->s_password);
-	return redisAsyncCommand(ac, s_auth_cb, r, "AUTH %s", r->s_password);
+	return r->s_has_password ? send_auth(ac, s_auth_cb, r, r->s_user, r->s_password) : REDIS_OK;
 }
 
 static void s_on_connect(const redisAsyncContext *ac, int status)

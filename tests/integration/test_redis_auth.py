@@ -32,15 +32,28 @@ def no_secret_logged(proc, *secrets):
               f"{proc.name} logged a password")
 
 
-def refused(env, redis_url, want, name):
-    """sip-edge with redis_url: stays not ready and logs `want`; stops cleanly."""
+def refused(env, redis_url, want, name, extra=()):
+    """sip-edge with redis_url (and extra settings): stays not ready and logs `want`."""
     port, http = beckon.free_port(udp_too=True), beckon.free_port()
     p = env.spawn(name, [env.binary("sip-edge"), "--sip-listen", f"udp:127.0.0.1:{port}",
                          "--http-listen", f"127.0.0.1:{http}", "--redis-url", redis_url,
-                         "--edge-id", name, "--drain-timeout", "1"])
+                         "--edge-id", name, "--drain-timeout", "1"] + list(extra))
     p.wait_log(want)
     check(beckon.http_status(http, "/readyz") == 503,
           f"{name}: /readyz is not 503 with Redis refusing it")
+    return p
+
+
+def exits_naming(env, name, argv, want):
+    """Runs argv, which must exit non-zero at start with a line containing want; returns the
+    process (stopped and out of env's list) so the caller can read its output."""
+    p = env.spawn(name, argv, check_clean=False)
+    rc = p.p.wait(timeout=20)
+    p.join()
+    check(rc != 0, f"{name} started: {argv}")
+    check(p.find(want), f"{name} did not log '{want}':\n{p.tail()}")
+    p.stop()
+    env.procs.remove(p)
     return p
 
 
@@ -119,26 +132,16 @@ def test_sentinel_with_password(env):
             (["--redis-sentinel-auth", ":wrong-password"], "AUTH refused: WRONGPASS",
              "edge-s-wrong"),
             ([], "NOAUTH", "edge-s-none")):
-        port, http = beckon.free_port(udp_too=True), beckon.free_port()
-        p = env.spawn(name, [env.binary("sip-edge"), "--sip-listen", f"udp:127.0.0.1:{port}",
-                             "--http-listen", f"127.0.0.1:{http}", "--redis-url", m.url,
-                             "--edge-id", name, "--drain-timeout", "1",
-                             "--redis-sentinels", s.addr] + args)
-        p.wait_log(f"redis sentinel {s.addr}: {want}")
-        check(beckon.http_status(http, "/readyz") == 503, f"{name} ready")
+        p = refused(env, m.url, f"redis sentinel {s.addr}: {want}", name,
+                    ["--redis-sentinels", s.addr] + args)
         stop(env, p)
         no_secret_logged(p, PASSWORD, SENTINEL_PASSWORD, "wrong-password")
     for p in (edge.proc, gw.proc):
         no_secret_logged(p, PASSWORD, SENTINEL_PASSWORD)
     # A value that is not [USER]:PASSWORD stops the service at start, naming the setting.
-    p = env.spawn("edge-s-bad", [env.binary("sip-edge"), "--redis-url", m.url,
-                                 "--redis-sentinels", s.addr,
-                                 "--redis-sentinel-auth", "hunter2"], check_clean=False)
-    check(p.p.wait(timeout=20) != 0, "sip-edge started with redis-sentinel-auth hunter2")
-    p.join()
-    check(p.find("redis-sentinel-auth"), f"no message naming the setting:\n{p.tail()}")
-    p.stop()
-    env.procs.remove(p)
+    exits_naming(env, "edge-s-bad", [env.binary("sip-edge"), "--redis-url", m.url,
+                                     "--redis-sentinels", s.addr,
+                                     "--redis-sentinel-auth", "hunter2"], "redis-sentinel-auth")
 
 
 def test_bad_url_not_echoed(env):
@@ -147,27 +150,13 @@ def test_bad_url_not_echoed(env):
     for url_ in ("redis://beckon:hunter2@redis.example.net:6379",  # names are not looked up
                  "redis://beckon@127.0.0.1:6379"):                  # a user without password
         port, http = beckon.free_port(udp_too=True), beckon.free_port()
-        p = env.spawn("edge-badurl", [env.binary("sip-edge"), "--sip-listen",
-                                      f"udp:127.0.0.1:{port}", "--http-listen",
-                                      f"127.0.0.1:{http}", "--redis-url", url_],
-                      check_clean=False)
-        rc = p.p.wait(timeout=20)
-        p.join()
-        check(rc != 0, f"sip-edge accepted redis-url {url_}")
-        check(p.find("redis://***@"), f"sip-edge did not name the URL:\n{p.tail()}")
-        check("hunter2" not in p.text(), "the password was echoed")
-        gp = beckon.free_port()
-        g = env.spawn("gw-badurl", [env.binary("api-gateway"), "--http-listen",
-                                    f"127.0.0.1:{gp}", "--insecure-http", "--redis-url", url_],
-                      check_clean=False)
-        rc = g.p.wait(timeout=20)
-        g.join()
-        check(rc != 0, f"api-gateway accepted redis-url {url_}")
-        check(g.find("redis://***@"), f"api-gateway did not name the URL:\n{g.tail()}")
-        check("hunter2" not in g.text(), "the password was echoed")
-        for x in (p, g):
-            x.stop()
-            env.procs.remove(x)
+        edge = [env.binary("sip-edge"), "--sip-listen", f"udp:127.0.0.1:{port}",
+                "--http-listen", f"127.0.0.1:{http}", "--redis-url", url_]
+        gw = [env.binary("api-gateway"), "--http-listen", f"127.0.0.1:{beckon.free_port()}",
+              "--insecure-http", "--redis-url", url_]
+        for name, argv in (("edge-badurl", edge), ("gw-badurl", gw)):
+            p = exits_naming(env, name, argv, "redis://***@")
+            check("hunter2" not in p.text(), f"{name}: the password was echoed")
 
 
 if __name__ == "__main__":
