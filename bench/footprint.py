@@ -178,7 +178,7 @@ def run_variant(run, a, variant, users):
         run.binary("services/sip-edge/sip-edge"),
         "--sip-listen", f"udp:127.0.0.1:{sip}", "--http-listen", f"127.0.0.1:{http}",
         "--redis-url", f"redis://127.0.0.1:{port}", "--edge-id", "bench",
-        "--log-level", "warn"], run.logdir, cpu=bench.SERVER_CPU)
+        "--log-level", "warn", "--auth", "false"], run.logdir, cpu=bench.SERVER_CPU)
     try:
         bench.Beckon._ready(edge, http)
         c = bench.RedisCli(port)
@@ -321,7 +321,7 @@ def run_flows(run, transport, nflows, user_base, churn=0):
     argv = [run.binary("services/sip-edge/sip-edge"),
             "--sip-listen", f"{transport}:127.0.0.1:{sip}", "--http-listen", f"127.0.0.1:{http}",
             "--redis-url", f"redis://127.0.0.1:{port}", "--edge-id", "bench",
-            "--log-level", "warn"]
+            "--log-level", "warn", "--auth", "false"]
     if transport == "tls":
         crt, key = make_cert(tempfile.mkdtemp(prefix="tls-", dir=run.tmp))
         argv += ["--tls-cert", crt, "--tls-key", key]

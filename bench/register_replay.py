@@ -87,7 +87,8 @@ def main():
                                   "--sip-listen", f"udp:127.0.0.1:{sip}",
                                   "--http-listen", f"127.0.0.1:{http}",
                                   "--redis-url", f"redis://127.0.0.1:{port}",
-                                  "--edge-id", "bench", "--log-level", "warn"],
+                                  "--edge-id", "bench", "--log-level", "warn",
+                                  "--auth", "false"],
                                  stderr=subprocess.DEVNULL)
             procs.append(e)
             wait_port(http)

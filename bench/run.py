@@ -322,8 +322,8 @@ class Beckon:
             "--sip-listen", f"udp:127.0.0.1:{self.sip_port},tcp:127.0.0.1:{self.sip_port}",
             "--http-listen", f"127.0.0.1:{self.http_port}",
             "--redis-url", f"redis://127.0.0.1:{self.redis.port}",
-            "--edge-id", "bench", "--log-level", run.args.log_level]
-            + (["--auth", "true"] if auth_users else []), run.logdir, cpu=SERVER_CPU)
+            "--edge-id", "bench", "--log-level", run.args.log_level,
+            "--auth", "true" if auth_users else "false"], run.logdir, cpu=SERVER_CPU)
         self._ready(self.edge, self.http_port)
         self.gw = None
         if gateway:

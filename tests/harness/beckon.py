@@ -709,8 +709,13 @@ class Gateway:
 
 
 class SipEdge:
+    """sip-edge on free loopback ports. Its digest authentication (`auth`) is on by default;
+    here it is off unless auth=True (or extra turns it on), so that tests about something else
+    register without credentials; auth=None leaves the setting out (the default).
+    test_digest_auth.py and the auth cases elsewhere turn it on."""
+
     def __init__(self, env, redis, edge_id="edge-a", transports=("udp", "tcp"), extra=(),
-                 drain_timeout=3):
+                 drain_timeout=3, auth=False):
         self.env = env
         self.edge_id = edge_id
         self.sip_port = free_port(udp_too=True)
@@ -722,7 +727,8 @@ class SipEdge:
             "--edge-id", edge_id,
             # SIGTERM lets NOTIFYs in flight finish for up to this long (se_drain.h); the
             # default 10 s would slow down every test that ends with one unanswered.
-            "--drain-timeout", str(drain_timeout)] + list(extra))
+            "--drain-timeout", str(drain_timeout)]
+            + ([] if auth is None else ["--auth", "true" if auth else "false"]) + list(extra))
 
         def ready():
             if not self.proc.alive():

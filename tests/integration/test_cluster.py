@@ -21,6 +21,7 @@ import beckon
 from beckon import check
 
 CLUSTER = os.path.join(beckon.SOURCE_ROOT, "scripts", "cluster")
+ADMIN = os.path.join(beckon.SOURCE_ROOT, "scripts", "beckon-admin")
 
 
 def cluster(env, *args, timeout=None):
@@ -91,11 +92,20 @@ def wait_delivered(addr, port, rid):
     return beckon.wait_for(pred, f"request {rid} delivered (GET via {addr}:{port})")
 
 
-def agent(env, edge, aor, instance, app):
+def agent(env, c, edge, aor, instance, app):
+    """A contact-agent registering aor through edge. The cluster's edges run with `auth` at its
+    default (on), as in compose.yaml: its credentials are made first with beckon-admin."""
+    user = aor.split(":", 1)[1].split("@", 1)[0]
+    password = "pw-" + instance[-12:]
+    master = c.nodes["redis-1"]
+    p = subprocess.run([ADMIN, "--redis-url", f"redis://{master['addr']}:{master['port']}",
+                        "sipuser", "set", "--user", user], input=password + "\n",
+                       capture_output=True, text=True, timeout=15)
+    check(p.returncode == 0, f"beckon-admin sipuser set: {p.stderr}")
     a = env.spawn("contact-agent", [
         env.binary("contact-agent"), "--registrar", f"sip:{edge['addr']}:{edge['sip_port']}",
         "--aor", aor, "--instance-id", instance, "--sip-listen", "udp:127.0.0.1:0",
-        "--trusted-servers", app.hostport])
+        "--trusted-servers", app.hostport], environ={"BECKON_PASSWORD": password})
     a.wait_log(f"registered aor={aor}")
     return a
 
@@ -140,7 +150,7 @@ def _callbacks(env, c):
                "sip-edge-2": ("7546658102", "urn:uuid:00000000-0000-4000-8000-000000000102")}
     for edge, (num, inst) in devices.items():
         aor = f"sip:{num}@example.com"
-        agent(env, n[edge], aor, inst, app)
+        agent(env, c, n[edge], aor, inst, app)
         c.wait_edge_log(edge, f"registered aor={aor}")
 
     # The binding belongs to the edge the agent registered with.
@@ -240,7 +250,7 @@ def test_cluster_sip_front_path(env):
         app = env.app_server()
         aor = "sip:7546658150@example.com"
         front = c.nodes["sip-front"]
-        agent(env, front, aor, "urn:uuid:00000000-0000-4000-8000-000000000150", app)
+        agent(env, c, front, aor, "urn:uuid:00000000-0000-4000-8000-000000000150", app)
         # Hash over the To URI picks one edge; the binding's source is the proxy, and the
         # binding keeps the Path the proxy added.
         r = RedisAt(c.nodes["redis-1"]["addr"], c.nodes["redis-1"]["port"])

@@ -5,9 +5,11 @@ setting, BECKON_<NAME> environment variables and --config files work."""
 import os
 import re
 import subprocess
+import types
 
 import _path  # noqa: F401
 import beckon
+import sipua
 from beckon import check
 
 SERVICES = ("sip-edge", "api-gateway", "contact-agent")
@@ -116,13 +118,22 @@ def test_environment_and_config_file(env):
                     or (not p.alive() and beckon.fail(f"sip-edge exited\n{p.tail()}")),
                     "sip-edge (config file + env) /readyz == 200")
 
-    # contact-agent from the environment, registering with that edge.
+    # The config file leaves `auth` at its default, on: the edge says nothing about it being
+    # off, and a REGISTER without credentials is challenged.
+    check("auth is off" not in p.text(), "sip-edge warned that auth is off by default")
+    ua = sipua.SipUA(env, types.SimpleNamespace(sip_port=sip), "7546658301")
+    resp = ua.send("REGISTER", "cfg-noauth", 1, [f"Contact: {ua.contact()}", "Expires: 60"])
+    check(resp.status == 401, f"REGISTER without credentials at the default: {resp.start}")
+
+    # contact-agent from the environment, registering with that edge with its password.
+    beckon.add_credential(r, "7546658300", "s3cret-300")
     app = env.app_server()
     aor = "sip:7546658300@example.com"
     agent = env.spawn("contact-agent", [env.binary("contact-agent")], environ={
         "BECKON_REGISTRAR": f"sip:127.0.0.1:{sip}", "BECKON_AOR": aor,
         "BECKON_INSTANCE_ID": "urn:uuid:00000000-0000-4000-8000-000000000300",
-        "BECKON_SIP_LISTEN": "udp:127.0.0.1:0", "BECKON_TRUSTED_SERVERS": app.hostport})
+        "BECKON_SIP_LISTEN": "udp:127.0.0.1:0", "BECKON_TRUSTED_SERVERS": app.hostport,
+        "BECKON_PASSWORD": "s3cret-300"})
     agent.wait_log(f"registered aor={aor}")
     c = r.client()
     ids = c("ZRANGE", "beckon:dev:num:7546658300", 0, -1)

@@ -12,7 +12,9 @@ dialog (there with the dialog's next CSeq).
 The UA here is sipua's with digest credentials (hashlib), since SIPp and sofia's client only
 do MD5."""
 import hashlib
+import os
 import re
+import subprocess
 import time
 import uuid
 
@@ -23,6 +25,7 @@ from sipua import SipUA
 
 REALM = "beckon"
 P = beckon.PACKAGE
+ADMIN = os.path.join(beckon.SOURCE_ROOT, "scripts", "beckon-admin")
 
 
 def H(alg, s):
@@ -396,6 +399,43 @@ def test_dialog_notify_challenge(env):
     st = gw.wait_status("dn-2", "failed")
     check(st.get("sip_status") == 403, f"GET {st}")
     check(len([x for x in seen if "dn-2" in x[3]]) == 2, f"answered more than once: {seen}")
+
+
+def test_default_and_admin(env):
+    """sip-edge authenticates by default (no `auth` setting given), and credentials made with
+    scripts/beckon-admin sipuser work; after `sipuser delete` the same password is refused."""
+    r = env.redis()
+    edge = env.sip_edge(r, auth=None)  # no `auth` setting at all
+    check("auth is off" not in edge.proc.text(), "the edge warned that auth is off")
+
+    def admin(*args, stdin=""):
+        return subprocess.run([ADMIN, "--redis-url", r.url, "sipuser", *args], input=stdin,
+                              capture_output=True, text=True, timeout=15)
+
+    p = admin("set", "--user", "2001", stdin="correct horse\n")
+    check(p.returncode == 0, f"sipuser set: {p.stderr}")
+    stored = r.client().hgetall(f"beckon:cred:{REALM}:2001")
+    check(stored == {"ha1_md5": H("MD5", f"2001:{REALM}:correct horse"),
+                     "ha1_sha256": H("SHA-256", f"2001:{REALM}:correct horse")},
+          f"stored credentials {stored}")
+    for bad, want in ((("set", "--user", "a:b"), "--user"), (("set", "--user", ""), "--user"),
+                      (("set", "--user", "2002", "--realm", "x y"), "--realm"),
+                      (("set", "--user", "2002"), "8..256"), (("delete", "--user", "2009"),
+                                                              "no credentials")):
+        q = admin(*bad, stdin="short\n")
+        check(q.returncode != 0 and want in q.stderr, f"sipuser {bad}: rc={q.returncode} {q.stderr}")
+    check(r.client()("EXISTS", "beckon:cred:beckon:2002") == 0, "a refused set stored something")
+    check("2001" in admin("list").stdout, "sipuser list does not show 2001")
+
+    ua = UA(env, edge, "2001")
+    ua.call_id = "a-" + uuid.uuid4().hex
+    ch = challenges(ua.register(1))["MD5"]
+    ok = ua.register(2, ua.credentials(ch, "correct horse"))
+    check(ok.status == 200, f"REGISTER with beckon-admin's credentials → {ok.start}")
+    check(admin("delete", "--user", "2001").returncode == 0, "sipuser delete failed")
+    ch = challenges(ua.register(3))["MD5"]
+    gone = ua.register(4, ua.credentials(ch, "correct horse"))
+    check(gone.status == 401, f"REGISTER after sipuser delete → {gone.start}")
 
 
 if __name__ == "__main__":

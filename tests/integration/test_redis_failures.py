@@ -232,15 +232,16 @@ def test_sentinel_failover(env):
     # And each reached the endpoint. (Its 'delivered' may have been written to the old
     # master in the promotion window and reverted: catching up on such requests is the
     # stored-work recovery's job, not this client's.)
-    for rid in accepted:
-        app.wait_callbacks(rid)
+    for lr in accepted:  # not `rid`: that names "before-failover", checked at the end
+        app.wait_callbacks(lr)
     post_until_accepted(gw, app, device, "after-failover", timeout=30)
     measured("SENTINEL FAILOVER → a new request accepted (old master back as replica)",
              time.monotonic() - t0)
     gw.wait_status("after-failover", "delivered")
     app.wait_callbacks("after-failover")
     measured("SENTINEL FAILOVER → new request delivered", time.monotonic() - t0)
-    # The old one is still there (on the new master), and is not sent again.
+    # The one from before the failover is still there (on the new master), and is not sent
+    # again. (This used to read the last load request instead: a loop above reused `rid`.)
     st = gw.get(rid)
     check(st.status == 200 and st.json.get("status") == "delivered", f"{rid}: {st}")
     check(len(app.for_request(rid)) == 1, "request delivered twice")

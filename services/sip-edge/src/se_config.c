@@ -75,9 +75,10 @@ const struct cm_opt se_config_opts[] = {
 	"receive buffer of UDP SIP sockets, bytes (capped by net.core.rmem_max unless root)"),
     CM_OPT_INT_(O, udp_sndbuf, "udp-sndbuf", "1048576", 65536, 268435456,
 		"send buffer of UDP SIP sockets, bytes (capped by net.core.wmem_max unless root)"),
-    CM_OPT_BOOL_(O, auth, "auth", "false",
+    CM_OPT_BOOL_(O, auth, "auth", "true",
 		 "digest authentication (MD5, SHA-256) of REGISTER and SUBSCRIBE against "
-		 "beckon:cred:<realm>:<user> in Redis"),
+		 "beckon:cred:<realm>:<user> in Redis; false: any REGISTER binds (trusted "
+		 "networks and tests only; logged as a warning at start)"),
     CM_OPT_STR_(O, realm, "realm", "beckon", false,
 		"digest realm of the challenges (the same on every edge of a cluster)"),
     CM_OPT_BOOL_(O, auth_sha256, "auth-sha256", "false",

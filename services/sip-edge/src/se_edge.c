@@ -233,6 +233,9 @@ int se_edge_start(uv_loop_t *loop, const struct se_config *cfg, struct se_edge *
 		rc = se_auth_create(e, &e->auth);
 		if (rc < 0)
 			goto fail;
+	} else {
+		cm_log_warn("auth is off: REGISTER and SUBSCRIBE bind without credentials, so "
+			    "anyone reaching the SIP port can take over a device's callbacks");
 	}
 	rc = cm_su_uv_create(loop, e, &e->root, &e->su);
 	if (rc < 0) {
