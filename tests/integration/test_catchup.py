@@ -9,7 +9,8 @@ stream entries and doorbells for the same targets. With only the pub/sub connect
 1 s poll delivers on its own. An edge killed with -9 loses its liveness key; new requests for
 its endpoint then wait (target `waiting:0:edge-down`) and go out when the endpoint registers
 on another edge (so does a request whose NOTIFY was unanswered on the dead edge), or when the
-edge comes back under the same id."""
+edge comes back under the same id (so does a request whose NOTIFY was unanswered when it was
+killed, at the device's next REGISTER, even one from the same source)."""
 import _path  # noqa: F401
 import beckon
 from beckon import check, wait_for
@@ -193,6 +194,87 @@ def test_dead_edge_same_id_returns(env):
     ua.edge = ("127.0.0.1", edge2.sip_port)
     gw.wait_status("back-1", "delivered")
     check(len(notifies_for(ua, "back-1")) == 1, "back-1 not NOTIFYed exactly once")
+    c.close()
+
+
+def test_killed_mid_notify_same_id_same_source(env):
+    """kill -9 while a NOTIFY is unanswered (target `sent` and claimed, its stream entry
+    already acknowledged), a new process under the same edge id, and the device keeps
+    registering with the same Call-ID from the same UDP source: a refresh, yet the binding
+    was registered by the dead process (its `edge_token`), so the new process sends the
+    request again at once, long before its deadline, and only once."""
+    r = env.redis()
+    c = r.client()
+    gw = env.gateway(r)
+    app = env.app_server()
+    edge = env.sip_edge(r, edge_id="edge-r")
+    user = "7546658705"
+    ua = SipUA(env, edge, user)
+    ua.register()
+    bid = binding_of(c, user)
+    rid, rk = "restart-sent", "beckon:req:default:restart-sent"
+    ua.answer = lambda m: None
+    post(gw, app, user, rid, ttl=60)
+    ua.wait_request(lambda m: f"request-id={rid}" in m.body, "the first NOTIFY")
+    wait_for(lambda: c("HGET", rk, f"target:{bid}") == "sent"
+             and (c("HGET", rk, f"claim:{bid}") or "").startswith("edge-r/"),
+             "target sent and claimed by edge-r")
+    wait_for(lambda: c("XPENDING", "beckon:wake:edge-r", "sip-edge")[0] == 0,
+             "the wake-up entry acknowledged")
+    check(c("XLEN", "beckon:wake:edge-r") == 0, "a wake-up entry is left for the new process")
+
+    # Restarted at once, as a supervisor would: the dead process's liveness key may linger.
+    edge.proc.check_clean = False
+    edge.proc.p.kill()
+    edge.proc.p.wait()
+    before = {m.get("call-id") for m in notifies_for(ua, rid)}
+    edge2 = beckon.SipEdge(env, r, edge_id="edge-r")
+    ua.answer = lambda m: 200
+    ua.edge = ("127.0.0.1", edge2.sip_port)
+    ua.register()
+    gw.wait_status(rid, "delivered", timeout=5)
+    post(gw, app, user, "restart-fence")
+    gw.wait_status("restart-fence", "delivered")
+    after = [m for m in notifies_for(ua, rid) if m.get("call-id") not in before]
+    check(len(after) == 1, f"{len(after)} NOTIFYs for {rid} after the restart, want 1")
+    check(c("HGET", "beckon:binding:" + bid, "edge_token")
+          == c("GET", "beckon:alive:edge:edge-r"), "binding not written by the new process")
+    c.close()
+
+
+def test_restarted_edge_catching_up_sends_once(env):
+    """After a kill -9 and a restart under the same id, the new process sends a request
+    from its stream (created while the edge was down) and the NOTIFY is still unanswered
+    when the device's first REGISTER reaches it. That REGISTER re-targets what the dead
+    process held, but not this target, which the new process itself holds (its claim):
+    one NOTIFY, answered on a retransmission."""
+    r = env.redis()
+    c = r.client()
+    gw = env.gateway(r)
+    app = env.app_server()
+    edge = env.sip_edge(r, edge_id="edge-t")
+    user = "7546658706"
+    ua = SipUA(env, edge, user)
+    ua.register()
+    bid = binding_of(c, user)
+    kill9(c, edge)
+    rid, rk = "again-1", "beckon:req:default:again-1"
+    post_while_down(gw, app, c, user, bid, rid)
+    ua.answer = lambda m: None
+    edge2 = beckon.SipEdge(env, r, edge_id="edge-t")
+    ua.edge = ("127.0.0.1", edge2.sip_port)
+    ua.wait_request(lambda m: f"request-id={rid}" in m.body, "the NOTIFY from the stream")
+    token = c("GET", "beckon:alive:edge:edge-t")
+    wait_for(lambda: c("HGET", rk, f"target:{bid}") == "sent"
+             and (c("HGET", rk, f"claim:{bid}") or "").startswith(token + "#"),
+             "target sent and claimed by the new process")
+    ua.register()
+    ua.answer = lambda m: 200
+    gw.wait_status(rid, "delivered")
+    post(gw, app, user, "again-fence")
+    gw.wait_status("again-fence", "delivered")
+    calls = {m.get("call-id") for m in notifies_for(ua, rid)}
+    check(len(calls) == 1, f"{rid} sent as {len(calls)} NOTIFYs (Call-IDs {calls}), want 1")
     c.close()
 
 

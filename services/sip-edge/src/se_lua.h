@@ -19,10 +19,14 @@
  *                              sets of the binding's device ids that it should get now (no
  *                              target:<bid> yet, or a `waiting:` one; with mv — the binding
  *                              is new or moved to another flow or edge — also a `queued` or
- *                              `sent` one, which a dead edge may hold; with listing also those
- *                              already queued/sent to it); adds the target atomically and
- *                              drops its claim (se_wake.h). Returns true when limit cut it
- *                              short.
+ *                              `sent` one, which a dead edge may hold; mv may instead be the
+ *                              caller's instance token — the binding is unchanged but was
+ *                              registered by another process of this edge id, a restart —
+ *                              and then a target claimed by that token is left alone: this
+ *                              process already sends it over the same flow; with listing also
+ *                              those already queued/sent to it); adds the target atomically
+ *                              and drops its claim (se_wake.h). Returns true when limit cut
+ *                              it short.
  */
 #ifndef SE_LUA_H
 #define SE_LUA_H
@@ -85,7 +89,8 @@
 	"    for _, ref in ipairs(refs) do\n"                                                      \
 	"      if #out >= limit then return true end\n"                                            \
 	"      local rk = SE_REQP .. ref\n"                                                        \
-	"      local h = redis.call('HMGET', rk, 'status', 'package', 'target:' .. bid)\n"         \
+	"      local h = redis.call('HMGET', rk, 'status', 'package', 'target:' .. bid,\n"         \
+	"        'claim:' .. bid)\n"                                                               \
 	"      local p = h[2]\n"                                                                   \
 	"      if not p or p == '' then p = d end\n"                                               \
 	"      if not h[1] then\n"                                                                 \
@@ -98,7 +103,8 @@
 	"          redis.call('HINCRBY', rk, 'targets', 1)\n"                                      \
 	"          out[#out+1] = ref\n"                                                            \
 	"        elseif string.sub(t, 1, 8) == 'waiting:' or\n"                                    \
-	"            (mv and (t == 'queued' or t == 'sent')) then\n"                               \
+	"            (mv and (t == 'queued' or t == 'sent') and not (mv ~= true and h[4] and\n"    \
+	"              string.sub(h[4], 1, #mv + 1) == mv .. '#')) then\n"                         \
 	"          redis.call('HSET', rk, 'target:' .. bid, 'queued')\n"                           \
 	"          redis.call('HDEL', rk, 'claim:' .. bid)\n"                                      \
 	"          out[#out+1] = ref\n"                                                            \

@@ -110,7 +110,8 @@ struct cm_redis_script se_status_script = {
     "  if wait and dl and dl > tonumber(now) then\n"
     "    redis.call('HSET', rk, f, 'waiting:' .. code .. ':' .. reason)\n"
     /* Handed back at shutdown: also a new entry in our own stream, for this edge id back
-     * with the same flows (restart in place), which a refresh REGISTER would not re-target. */
+     * with the same flows (restart in place), so it goes out without waiting for the
+     * device's next REGISTER (which would re-target it too: edge_token, se_register.c). */
     "    if ARGV[10] ~= '' then\n"
     "      redis.call('XADD', '" SE_KEY_WAKE "' .. ARGV[10], 'MAXLEN', '~', " SE_WAKE_MAXLEN ",\n"
     "        '*', 'ref', ref_of(rk), 'bid', bid)\n"

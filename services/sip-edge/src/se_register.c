@@ -442,6 +442,7 @@ void se_register_args(const struct se_reg_req *req, const struct se_reg_origin *
 	}
 	arg(a, req->path);
 	arg(a, a->regids);
+	arg(a, o->edge_token ? o->edge_token : "");
 }
 
 /* Lua: see proto/redis.md. One registration's ARGV layout is se_register_args'; the script
@@ -491,14 +492,15 @@ struct cm_redis_script se_register_script = {
     "    for _, p in ipairs(pkgs) do\n"
     "      f[#f+1] = 'pkg:' .. p; f[#f+1] = 'sub:' .. p .. ':expires'\n"
     "    end\n"
-    /* A changed path or reg-id, or a broken flow to repair, takes the full path. */
-    "    f[#f+1] = 'path'; f[#f+1] = 'reg_id'; f[#f+1] = 'flow_state'\n"
+    /* A changed path or reg-id, a broken flow to repair, or another process of this edge id
+     * (a restart: its NOTIFYs in flight died with it) takes the full path. */
+    "    f[#f+1] = 'path'; f[#f+1] = 'reg_id'; f[#f+1] = 'flow_state'; f[#f+1] = 'edge_token'\n"
     "    byd[s] = f\n"
     "  end\n"
     "  return f\n"
     "end\n"
     /* The full path's HMGET fields: what the CSeq check, the move and flow rules and the
-     * package rules read (pkg:<d> first, then one per package). */
+     * package rules read (pkg:<d> first, then one per package), then edge_token. */
     "local function full_fields(d, s, pkgs)\n"
     "  local byd = M_full[d] or {}\n"
     "  M_full[d] = byd\n"
@@ -507,6 +509,7 @@ struct cm_redis_script se_register_script = {
     "    f = {'call_id', 'cseq', 'indexes', 'edge', 'flow', 'source', 'pending_more',\n"
     "      'flow_state', 'pkg:' .. d}\n"
     "    for _, p in ipairs(pkgs) do f[#f+1] = 'pkg:' .. p end\n"
+    "    f[#f+1] = 'edge_token'\n"
     "    byd[s] = f\n"
     "  end\n"
     "  return f\n"
@@ -562,6 +565,8 @@ struct cm_redis_script se_register_script = {
     "local gw, limit = A[X + 4], tonumber(A[X + 5])\n"
     /* RFC 3327 path of the REGISTER; RFC 5626 reg-id per contact ('0': none). */
     "local path = A[X + 6]\n"
+    /* This process's instance token: edge_token of the bindings it writes. */
+    "local tok = A[X + 8]\n"
     /* Expired members are dropped on the full and wildcard paths; the listing and readers
      * skip them anyway, so the refresh fast path leaves them. */
     "if A[o + 12] == '1' then\n"
@@ -594,7 +599,8 @@ struct cm_redis_script se_register_script = {
     "  local rid = A[X + 7]\n"
     "  if rid == '0' then rid = '' end\n"
     "  local same = not r[13] and tonumber(r[12]) and tonumber(r[12]) <= cseq and\n"
-    "    (r[nf - 2] or '') == path and (r[nf - 1] or '') == rid and not r[nf] and\n"
+    "    (r[nf - 3] or '') == path and (r[nf - 2] or '') == rid and not r[nf - 1] and\n"
+    "    (r[nf] or '') == tok and\n"
     "    r[1] == A[o + 3] and r[2] == A[o + 18] and r[3] == A[o + 19] and r[4] == A[o + 20] and\n"
     "    r[5] == A[o + 9] and r[6] == source and r[7] == edge and r[8] == flow and\n"
     "    r[9] == accepted and r[11] == callid and r[10] == table.concat(idx, '\\n')\n"
@@ -627,8 +633,9 @@ struct cm_redis_script se_register_script = {
     "    return {'ok', listing(P, aorkey, A[o + 2], now, bid, A[o + 18]), E, E,\n"
     "      {bid, sub, table.concat(have, ',')}}\n"
     "  end\n"
-    "  pre0 = {r[11], r[12], r[10], r[7], r[8], r[6], r[13], r[nf], r[14]}\n"
+    "  pre0 = {r[11], r[12], r[10], r[7], r[8], r[6], r[13], r[nf - 1], r[14]}\n"
     "  for i = 1, #pkgs do pre0[9 + i] = r[13 + 2 * i] end\n"
+    "  pre0[10 + #pkgs] = r[nf]\n"
     "end\n"
     "local gone, claims, infos = {}, {}, {}\n"
     "local regids = {}\n"
@@ -649,6 +656,7 @@ struct cm_redis_script se_register_script = {
     "end\n"
     "if stale then redis.call('ZREMRANGEBYSCORE', aorkey, '-inf', '(' .. A[o + 2]) end\n"
     "local F = full_fields(dpkg, pkgs_s, pkgs)\n"
+    "local T = 10 + #pkgs\n" /* edge_token's index in F */
     "local pre, adds = {}, 0\n"
     "for i = 0, n - 1 do\n"
     "  local b = o + 17 + 7 * i\n"
@@ -677,6 +685,12 @@ struct cm_redis_script se_register_script = {
     /* A registration from a new flow may reach a device that earlier NOTIFYs missed. */
     "    local moved = h[4] and (h[4] ~= edge or (h[5] or '') ~= flow or\n"
     "      (h[6] or '') ~= source)\n"
+    /* Same edge id, flow and source, but registered by another process of that edge: it
+     * restarted (kill -9, crash), and the NOTIFYs it had in flight died with it, their
+     * stream entries already acknowledged. Its queued/sent targets are sent again as for a
+     * moved binding, except those this process holds itself: it has caught up on them from
+     * its stream already, over this same flow (se_claim's mv = our token). */
+    "    local restarted = h[4] and not moved and (h[T] or '') ~= tok\n"
     "    local idx = {aorkey}\n"
     "    if numkey ~= '' then idx[#idx+1] = numkey end\n"
     "    for _, k in ipairs(se_list(A[b + 5])) do idx[#idx+1] = k end\n"
@@ -702,7 +716,7 @@ struct cm_redis_script se_register_script = {
     "      'source', source, 'edge', edge, 'flow', flow, 'accepted', accepted,\n"
     "      'expires', A[b + 4], 'call_id', callid, 'cseq', A[o + 5],\n"
     "      'user_agent', A[o + 6], 'updated', A[o + 2], 'indexes', table.concat(idx, '\\n'),\n"
-    "      'path', path, 'reg_id', regids[i + 1] or ''}\n"
+    "      'path', path, 'reg_id', regids[i + 1] or '', 'edge_token', tok}\n"
     /* A new REGISTER repairs a broken flow (proto/redis.md "Bindings"). */
     "    local hd = {bk}\n"
     "    if h[8] then hd[2] = 'flow_state' end\n"
@@ -753,10 +767,11 @@ struct cm_redis_script se_register_script = {
     "      for _, p in ipairs(notes) do se_notice(urls[p], idx, p, gw) end\n"
     "    end\n"
     "    local got, more = {}, false\n"
-    "    if #have > 0 and (isnew or newly or moved or h[7] == '1' or h[8]) then\n"
+    "    if #have > 0 and (isnew or newly or moved or restarted or h[7] == '1' or h[8]) then\n"
     "      if #claims / 2 >= limit then more = true\n"
     "      elseif pending_any(idx) then more = se_claim(bk, bid, idx, now,\n"
-    "        limit - #claims / 2, false, false, got, dpkg, isnew or moved) end\n"
+    "        limit - #claims / 2, false, false, got, dpkg, isnew or moved or (restarted and tok))\n"
+    "      end\n"
     "    end\n"
     "    for _, ref in ipairs(got) do claims[#claims+1] = bid; claims[#claims+1] = ref end\n"
     "    if more then redis.call('HSET', bk, 'pending_more', '1')\n"

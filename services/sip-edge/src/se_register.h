@@ -124,11 +124,14 @@ struct se_reg_origin {
 	const char *notices;	 /* "<package> <url>" lines */
 	const char *gateway_url; /* "" when not configured */
 	int claim_limit;	 /* pending requests claimed per REGISTER */
+	/* This process's instance token (se_wake_token; NULL: ""). A binding last registered
+	 * by another process of the same edge id is re-targeted as if it had moved. */
+	const char *edge_token;
 };
 
 #define SE_REG_ARGS_FIXED 16
 #define SE_REG_ARGS_PER_CONTACT 7
-#define SE_REG_ARGS_TRAIL 8 /* after the contacts: package settings, path, reg-ids */
+#define SE_REG_ARGS_TRAIL 9 /* after the contacts: package settings, path, reg-ids, token */
 #define SE_REG_ARGS_MAX                                                                            \
 	(SE_REG_ARGS_FIXED + SE_REG_ARGS_PER_CONTACT * SE_REG_CONTACTS_MAX + SE_REG_ARGS_TRAIL)
 

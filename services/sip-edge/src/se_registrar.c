@@ -38,6 +38,7 @@
 #include "se_register.h"
 #include "se_subscription.h"
 #include "se_sanity.h"
+#include "se_wake.h"
 
 #define SOURCE_MAX 64
 /* REGISTERs per register-script call. The REGISTERs of one loop turn share one call, which
@@ -556,7 +557,8 @@ static void handle_register(struct se_edge *e, msg_t *msg, sip_t *sip)
 				   .default_pkg = SE_DEFAULT_PACKAGE,
 				   .notices = e->notices,
 				   .gateway_url = e->cfg->gateway_url ? e->cfg->gateway_url : "",
-				   .claim_limit = SE_CLAIM_MAX};
+				   .claim_limit = SE_CLAIM_MAX,
+				   .edge_token = se_wake_token(e)};
 	se_register_args(&r->req, &o, &r->args);
 	rc = batch_add(e, r);
 	if (rc < 0)

@@ -185,13 +185,15 @@ static void test_args(void)
 	CHECK(run(HDRS "Contact: <sip:a@10.0.0.1>;+sip.instance=\"<urn:dev:mac:001122aabbcc>\"\r\n"
 		       "Content-Length: 0\r\n\r\n",
 		  req, &st, &ph, &m) == 0);
+	o.edge_token = "edge-a/42/1000";
 	se_register_args(req, &o, a);
 	CHECK(a->argc == SE_REG_ARGS_FIXED + SE_REG_ARGS_PER_CONTACT + SE_REG_ARGS_TRAIL);
-	CHECK(strcmp(a->argv[a->argc - 6], "application-server-contact-me") == 0, "%s",
-	      a->argv[a->argc - 6]);
-	CHECK(strcmp(a->argv[a->argc - 3], "0") == 0); /* claim limit */
-	CHECK(strcmp(a->argv[a->argc - 2], "") == 0);  /* path */
-	CHECK(strcmp(a->argv[a->argc - 1], "0") == 0); /* reg-ids */
+	CHECK(strcmp(a->argv[a->argc - 7], "application-server-contact-me") == 0, "%s",
+	      a->argv[a->argc - 7]);
+	CHECK(strcmp(a->argv[a->argc - 4], "0") == 0);		    /* claim limit */
+	CHECK(strcmp(a->argv[a->argc - 3], "") == 0);		    /* path */
+	CHECK(strcmp(a->argv[a->argc - 2], "0") == 0);		    /* reg-ids */
+	CHECK(strcmp(a->argv[a->argc - 1], "edge-a/42/1000") == 0); /* instance token */
 	CHECK(strcmp(a->argv[0], "beckon:binding:") == 0);
 	CHECK(strcmp(a->argv[1], "1000000") == 0);
 	CHECK(strcmp(a->argv[6], "edge-a") == 0);
