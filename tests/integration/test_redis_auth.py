@@ -5,7 +5,9 @@ redis-url (requirepass, and a Redis 6 ACL user limited to beckon's keys and chan
 callback goes end to end; a wrong password, a missing one and an ACL user without beckon's
 channels each leave the service not ready with a log line naming the refusal; the same for
 Sentinels with a password (redis-sentinel-auth); no log line ever shows a password."""
+import os
 import signal
+import subprocess
 import urllib.parse
 
 import _path  # noqa: F401
@@ -18,6 +20,7 @@ INST = "urn:uuid:3f5c0a5e-0000-4000-8000-000000000200"
 PASSWORD = "s3cr:t@pa/ss"
 ACL_PASSWORD = "acl-Pa55word"
 SENTINEL_PASSWORD = "sentinel:s3cret"
+ADMIN = os.path.join(beckon.SOURCE_ROOT, "scripts", "beckon-admin")
 
 
 def url(redis, user, password):
@@ -89,6 +92,23 @@ def test_password_and_acl_user(env):
     c.close()
     for p in (edge.proc, gw.proc):
         no_secret_logged(p, PASSWORD, ACL_PASSWORD)
+
+    # scripts/beckon-admin takes the same URL forms (the ACL user's and requirepass).
+    def admin(redis_url, *args, stdin=""):
+        return subprocess.run([ADMIN, "--redis-url", redis_url, *args], input=stdin,
+                              capture_output=True, text=True, timeout=15)
+    p = admin(url(r, "beckon", ACL_PASSWORD), "sipuser", "set", "--user", "7546658201",
+              stdin="device-pw-201\n")
+    check(p.returncode == 0, f"beckon-admin as ACL user: {p.stderr}")
+    p = admin(url(r, "", PASSWORD), "sipuser", "list")
+    check(p.returncode == 0 and "7546658201" in p.stdout, f"beckon-admin list: {p.stdout}{p.stderr}")
+    p = admin(url(r, "beckon", "wrong-password"), "sipuser", "set", "--user", "7546658202",
+              stdin="device-pw-202\n")
+    check(p.returncode != 0, "beckon-admin with a wrong password succeeded")
+    check("wrong-password" not in p.stdout + p.stderr, "beckon-admin echoed the password")
+    c = r.client()
+    check(c("EXISTS", "beckon:cred:beckon:7546658202") == 0, "written with a wrong password")
+    c.close()
 
 
 def test_refusals(env):
