@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import http.server
 
 import beckon
@@ -37,6 +38,11 @@ EDGE_SIP = (5060, 5062)
 EDGE_HTTP = (8181, 8182)
 GW_HTTP = (8281, 8282)
 FINAL = ("delivered", "completed", "failed", "expired", "cancelled")
+
+
+def password(num):
+    """The SIP digest password of endpoint num (its HA1s are written before it registers)."""
+    return f"pw-{num}-faults"
 
 
 def sh(*argv, check_rc=True, ns=None):
@@ -241,6 +247,19 @@ class Topology:
     def client(self, timeout=5):
         return beckon.RedisClient(REDIS_PORT, timeout=timeout)
 
+    def credential(self, num):
+        """Writes endpoint num's digest credentials to the current master (after a Sentinel
+        failover that is the old replica)."""
+        port = REDIS_PORT
+        if self.sentinel:
+            s = beckon.RedisClient(SENTINEL_PORTS[0])
+            try:
+                port = int(s("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "beckon")[1])
+            finally:
+                s.close()
+        beckon.add_credential(types.SimpleNamespace(client=lambda: beckon.RedisClient(port)),
+                              str(num), password(num))
+
     def start_redis(self):
         argv = ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
                 "--save", "", "--dir", self.redis_dir, "--daemonize", "no",
@@ -296,10 +315,9 @@ class Topology:
         argv = [self.env.binary("sip-edge"), "--sip-listen",
                 f"udp:{PROVIDER_ADDR}:{port},tcp:{PROVIDER_ADDR}:{port}",
                 "--http-listen", f"127.0.0.1:{EDGE_HTTP[i]}", "--redis-url", self.url,
-                "--edge-id", f"edge-{i + 1}",
-                # The fault tests measure delivery; digest auth has its own tests (and the
-                # credentials would only add a 401 round trip to every re-registration).
-                "--auth", "false"] + self.service_extra
+                # `auth` at its default (on), as deployed: every endpoint below registers
+                # with credentials (a 401 round trip at each edge it registers with).
+                "--edge-id", f"edge-{i + 1}"] + self.service_extra
         proc = self.env.spawn(f"sip-edge-{i + 1}", argv)
         proc.kind = "sip-edge"
 
@@ -351,13 +369,15 @@ class Topology:
         reg = [f"sip:{PROVIDER_ADDR}:{EDGE_SIP[k]}" + (";transport=tcp" if transport == "tcp"
                                                           else "") for k in (first, second)]
         aor = f"sip:{num}@example.com"
+        self.credential(num)
         argv = ["ip", "netns", "exec", b.lan, self.env.binary("contact-agent"),
                 "--registrar", reg[0], "--backup-registrar", reg[1], "--aor", aor,
                 "--instance-id", f"urn:uuid:00000000-0000-4000-8000-{num:012d}",
                 "--sip-listen", f"{transport}:{addr}:0",
                 "--trusted-servers", self.app.hostport, "--expires", str(expires),
                 "--register-retry", "1", "--keepalive", "1", "--sip-timeout", "2"]
-        p = self.env.spawn(f"agent-{num}", argv + list(extra))
+        p = self.env.spawn(f"agent-{num}", argv + list(extra),
+                           environ={"BECKON_PASSWORD": password(num)})
         p.kind = "contact-agent"
         p.num, p.addr, p.branch, p.aor = str(num), addr, b, aor
         p.wait_log(f"registered aor={aor}")
@@ -365,13 +385,16 @@ class Topology:
         return p
 
     def sipp(self, branch, num):
-        """A SIPp UAS in a branch LAN, registered with edge 1, answering NOTIFYs 200."""
+        """A SIPp UAS in a branch LAN, registered with edge 1 (with digest credentials),
+        answering NOTIFYs 200."""
         b = self.branches[branch]
         addr = b.host()
+        self.credential(num)
         sdir = beckon.SIPP_DIR
         msgs = os.path.join(self.env.tmp, f"sipp-{num}-messages.log")
         argv = ["ip", "netns", "exec", b.lan, "sipp", f"{PROVIDER_ADDR}:{EDGE_SIP[0]}",
-                "-sf", os.path.join(sdir, "register-contact-me.xml"),
+                "-sf", os.path.join(sdir, "register-digest.xml"),
+                "-au", str(num), "-ap", password(num),
                 "-oocsf", os.path.join(sdir, "answer-notify-ooc.xml"),
                 "-i", addr, "-p", "5070", "-t", "u1", "-m", "1", "-nostdin",
                 "-d", "120000", "-timeout", "150", "-trace_msg", "-message_file", msgs,
