@@ -7,7 +7,8 @@ network namespace and registers to sip-edge over loopback:
 * linphonec with contact_parameters=+sip.events="application-server-contact-me" is opted in
   by the feature tag: its contact-me NOTIFY is answered 200 → delivered, opt_in=feature-tag
   (over UDP and TCP). Without the tag, and with fallback=resync, it gets check-sync and
-  answers 200 too (it answers 200 to anything) → delivered, opt_in=none.
+  answers 200 too (it answers 200 to anything) → delivered, opt_in=none. With sip-edge's
+  digest auth (its default) it registers with its password, answering SHA-256.
 * baresip never opts in: with fallback=resync it gets a check-sync NOTIFY (with
   Subscription-State) and answers 481 → failed, sip_status 481, one NOTIFY (no retry).
   Sent the package's own Event (fallback set to that Event value) it answers 481 as well.
@@ -55,7 +56,7 @@ def start_baresip(env, edge, user):
     return env.spawn("baresip", ["baresip", "-f", d, "-s"], check_clean=False)
 
 
-def start_linphonec(env, edge, user, transport="udp", tag=True):
+def start_linphonec(env, edge, user, transport="udp", tag=True, password=None):
     home = os.path.join(env.tmp, f"linphone-{user}")
     os.makedirs(os.path.join(home, ".local", "share", "linphone"))
     udp = beckon.free_port(udp_too=True)
@@ -63,7 +64,9 @@ def start_linphonec(env, edge, user, transport="udp", tag=True):
     rc = os.path.join(home, "linphonerc")
     fill("linphonerc", rc, UDP_PORT=udp if transport == "udp" else -1, TCP_PORT=tcp,
          REGISTRAR=f"sip:127.0.0.1:{edge.sip_port};transport={transport}", USER=user,
-         CONTACT_PARAMETERS='+sip.events="application-server-contact-me"' if tag else "")
+         CONTACT_PARAMETERS='+sip.events="application-server-contact-me"' if tag else "",
+         AUTH_INFO=(f"[auth_info_0]\nusername={user}\npasswd={password}\nrealm=beckon\n"
+                    "domain=127.0.0.1\n") if password else "")
     fifo = os.path.join(home, "stdin")
     os.mkfifo(fifo)
     log = os.path.join(home, "linphonec.log")
@@ -141,6 +144,34 @@ def test_linphonec_feature_tag_udp(env):
 
 def test_linphonec_feature_tag_tcp(env):
     run_linphonec_tag(env, "tcp")
+
+
+def test_linphonec_digest(env):
+    """linphonec's own digest client against sip-edge's `auth` (its default): the REGISTER is
+    challenged with SHA-256 and MD5, linphonec answers SHA-256 with its password, and the
+    callback is delivered; with a wrong password it stays unregistered."""
+    if not need("linphonec"):
+        return
+    r = env.redis()
+    edge = env.sip_edge(r, auth=None, extra=["--auth-sha256", "true"])
+    gw = env.gateway(r)
+    app = env.app_server()
+    user, wrong = "7546659603", "7546659604"
+    beckon.add_credential(r, user, "linphone-pw-603")
+    beckon.add_credential(r, wrong, "linphone-pw-604")
+    mark = edge.proc.mark()
+    lp = start_linphonec(env, edge, user, password="linphone-pw-603")
+    start_linphonec(env, edge, wrong, password="not-the-password")
+    hit = edge.proc.wait_log(f"registered aor=sip:{user}@127.0.0.1", since=mark,
+                             timeout=20)[0]
+    check("subscribed=1" in hit, f"linphonec with auth did not subscribe: {hit}")
+    rid = gw.callback(user, app, request_id="linphonec-digest")
+    gw.wait_status(rid, "delivered", timeout=20)
+    # The edge offers SHA-256 first (auth-sha256); linphonec, unlike sofia's client, takes it.
+    check(re.search(r"^Authorization: .*algorithm=SHA-256", read(lp.sip_log), re.M),
+          "linphonec did not answer the SHA-256 challenge")
+    edge.proc.wait_log(f"auth failed user={wrong}", since=mark, timeout=20)
+    check(not r.bindings(wrong), f"{wrong} registered with a wrong password")
 
 
 def test_linphonec_untagged_resync(env):
