@@ -98,7 +98,7 @@ def test_https(env):
     r = env.redis()
     gw = env.gateway(r, tls=True)
     app = env.app_server()
-    check(gw.proc.find("scheme=https"), "gateway did not log scheme=https")
+    gw.proc.wait_log("scheme=https")
     resp = post(gw, body(app, "tls-1"))
     check(resp.status == 202, f"POST over HTTPS: {resp}")
     resp = beckon.http_request(gw.port, "GET", "/v1/callbacks/tls-1")

@@ -14,6 +14,9 @@
 - Sentinels named by host name (as deploy/ does): looked up through the namespace's DNS
   (tests/harness/fakedns.py) in every round, so a name that starts pointing elsewhere is
   followed.
+- A status write lost to a hung Redis (NOTIFY answered 200 during SIGSTOP) is retried by
+  sip-edge until it lands: the request ends delivered, with one NOTIFY. So is one answered
+  NOREPLICAS (redis-wait-replicas 1, replica stopped), until the replica acknowledges it.
 
 Times are printed as "measured: ..." lines (docs/operations.md quotes them)."""
 import os
@@ -27,6 +30,7 @@ import _path  # noqa: F401
 import beckon
 import fakedns
 from beckon import check
+from sipua import SipUA
 
 TIMEOUT_MS = 500  # redis-timeout-ms in these tests (default 2000)
 # Detection needs the next idle PING (a tick, timeout/4) plus the timeout plus one more
@@ -94,7 +98,7 @@ def test_sigstop_not_ready_then_recovers(env):
         check_503_problem(resp, "POST while Redis hangs")
         check(time.monotonic() - t1 < 1.0, "the 503 must be immediate, not after a timeout")
         check_503_problem(gw.get("before-stop"), "GET while Redis hangs")
-        check(gw.proc.find("dropped: no reply for"), "api-gateway did not log the timeout")
+        gw.proc.wait_log("dropped: no reply for")
         poster.join(NOT_READY_BOUND)
         check_503_problem(in_window.get("resp"), "POST in flight when Redis hung")
     finally:
@@ -132,6 +136,191 @@ def test_sigstop_not_ready_then_recovers(env):
     check(len(app.for_request("in-window")) == 1, "the retried request was sent twice")
 
 
+def lost_status_write(env, user, rid):
+    """A stack whose sip-edge (redis-timeout-ms 300) lost the `delivered` write of request
+    rid to a hung Redis; returns (redis, edge, gw, ua) with Redis still stopped."""
+    r = env.redis()
+    edge = env.sip_edge(r, extra=["--redis-timeout-ms", "300"])
+    gw = env.gateway(r)
+    app = env.app_server()
+    ua = SipUA(env, edge, user, instance=f"urn:uuid:00000000-0000-4000-8000-00000{user[-7:]}")
+    arrived, release = threading.Event(), threading.Event()
+
+    def answer(m):  # on the UA's reader thread: holds the 200 until the test says so
+        arrived.set()
+        release.wait(beckon.DEADLINE)
+        return 200
+    ua.answer = answer
+    ua.register(accept=(beckon.PACKAGE,))
+    post_queued(gw, app, user, rid)
+    beckon.wait_for(arrived.is_set, "the NOTIFY at the UA")
+    mark = edge.proc.mark()
+    os.kill(r.proc.p.pid, signal.SIGSTOP)
+    try:
+        release.set()  # the 200 goes out; its status write meets the hung Redis
+        edge.proc.wait_log(f"status update lost request-id={rid}", since=mark)
+    except BaseException:
+        os.kill(r.proc.p.pid, signal.SIGCONT)
+        raise
+    return r, edge, gw, ua
+
+
+def test_status_write_lost_is_retried(env):
+    """The NOTIFY is answered 200 while Redis hangs: the edge's status write times out
+    (outcome unknown) and is sent again until it lands, so the request ends delivered, not
+    `sent` until its deadline expires it; the device gets the NOTIFY once."""
+    rid = "status-lost"
+    r, edge, gw, ua = lost_status_write(env, "7546658610", rid)
+    os.kill(r.proc.p.pid, signal.SIGCONT)
+    t0 = time.monotonic()
+    st = gw.wait_status(rid, "delivered", timeout=10)
+    measured("Redis SIGCONT → lost status write landed", time.monotonic() - t0)
+    check(st.get("sip_status") == 200, f"GET {st}")
+    edge.proc.wait_log(f"status update landed request-id={rid}")  # logged after the write
+    c = r.client()
+    h = c.hgetall(f"beckon:req:default:{rid}")
+    c.close()
+    check(h.get("attempts") == "1", f"attempts {h.get('attempts')}, want 1: {h}")
+    # Retransmissions of the one transaction (held answer) are not new NOTIFYs.
+    sent = {(m.get("call-id"), m.cseq) for m in ua.received("NOTIFY")}
+    check(len(sent) == 1, f"the device got {len(sent)} NOTIFYs, want 1: {sent}")
+
+
+def test_status_write_lands_during_drain(env):
+    """SIGTERM while a lost status write waits for its retry: the drain sends it again at
+    once and waits for it (within drain-timeout), so it lands once Redis answers."""
+    rid = "status-drain"
+    r, edge, gw, _ = lost_status_write(env, "7546658612", rid)
+    mark = edge.proc.mark()
+    try:
+        edge.proc.p.send_signal(signal.SIGTERM)
+        edge.proc.wait_log("draining:", since=mark)
+    finally:
+        os.kill(r.proc.p.pid, signal.SIGCONT)
+    check(edge.proc.p.wait(timeout=10) == 0, "sip-edge exit status after SIGTERM")
+    st = gw.get(rid)
+    check(st.status == 200 and st.json.get("status") == "delivered", f"{rid}: {st}")
+    edge.proc.wait_log(f"status update landed request-id={rid}")
+
+
+def test_status_write_abandoned_at_shutdown(env):
+    """Redis stays hung through the whole drain: the write is logged as abandoned and the
+    edge still exits 0 within drain-timeout, with nothing leaked (ASan build)."""
+    rid = "status-abandoned"
+    r, edge, gw, _ = lost_status_write(env, "7546658613", rid)
+    try:
+        t0 = time.monotonic()
+        problems = edge.proc.stop(timeout=10)
+        took = time.monotonic() - t0
+    finally:
+        os.kill(r.proc.p.pid, signal.SIGCONT)
+    check(problems == [], f"sip-edge did not stop cleanly: {problems}")
+    check(took < 3 + 1, f"sip-edge took {took:.2f}s to stop, drain-timeout 3 s")
+    check(edge.proc.find("drain: 1 status writes still not landed"), "drain did not wait")
+    check(edge.proc.find(f"status update abandoned request-id={rid}"),
+          "the lost write was not logged as abandoned")
+
+
+def wait_replica_acks(m):
+    """Waits until a write to master m is acknowledged by its replica (Redis WAIT). After a
+    diskless sync the master streams to the replica only from its first REPLCONF ACK, up to
+    a second after the sync finished: until then every WAIT comes back short."""
+    c = m.client()
+
+    def acked():
+        c("SET", "beckon:test:replica-check", "1")
+        return c("WAIT", 1, 200) >= 1
+    beckon.wait_for(acked, "the replica acknowledging writes")
+    c("DEL", "beckon:test:replica-check")
+    c.close()
+
+
+def test_status_write_short_wait_is_retried(env):
+    """With redis-wait-replicas 1, a status write the replica did not acknowledge is answered
+    NOREPLICAS by cm_redis: the master ran it, but a failover could still lose it, so the
+    edge sends it again until the WAIT after it succeeds. The failover is simulated by
+    reverting the write on the master while the replica is stopped."""
+    m = env.redis(name="master")
+    rep = env.redis(name="replica", extra=["--replicaof", "127.0.0.1", str(m.port)])
+    wait_replica_acks(m)
+    c = m.client()
+    edge = env.sip_edge(m, extra=["--redis-timeout-ms", "1000", "--redis-wait-replicas", "1"])
+    gw = env.gateway(m)
+    app = env.app_server()
+    user = "7546658611"
+    ua = SipUA(env, edge, user, instance="urn:uuid:00000000-0000-4000-8000-000000000611")
+    arrived, release = threading.Event(), threading.Event()
+
+    def answer(m):
+        arrived.set()
+        release.wait(beckon.DEADLINE)
+        return 200
+    ua.answer = answer
+    ua.register(accept=(beckon.PACKAGE,))
+    rid = "status-noreplicas"
+    post_queued(gw, app, user, rid)
+    beckon.wait_for(arrived.is_set, "the NOTIFY at the UA")
+    key = f"beckon:req:default:{rid}"
+    target = next(k for k in c.hgetall(key) if k.startswith("target:"))
+    pid = rep.proc.p.pid
+    mark = edge.proc.mark()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        release.set()
+        beckon.wait_for(lambda: [ln for ln in edge.proc.find("NOREPLICAS", since=mark)
+                                 if f"status update lost request-id={rid}" in ln
+                                 or f"status update failed request-id={rid}" in ln],
+                        "the status write answered NOREPLICAS")
+        # What a failover to the stopped replica would leave: the write undone.
+        c("HSET", key, "status", "sent", target, "sent")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    t0 = time.monotonic()
+    st = gw.wait_status(rid, "delivered", timeout=10)
+    measured("replica SIGCONT → NOREPLICAS status write landed", time.monotonic() - t0)
+    check(st.get("sip_status") == 200, f"GET {st}")
+    edge.proc.wait_log(f"status update landed request-id={rid}", since=mark)
+    check(c("HGET", key, target) == "delivered:200", f"{c.hgetall(key)}")
+    c.close()
+
+
+def test_fetch_short_wait_is_retried(env):
+    """With redis-wait-replicas 1 on the edge, a NOTIFY's fetch script answered NOREPLICAS
+    (it ran and claimed the target, but no replica confirmed it) is tried again rather than
+    dropped: the request is delivered once the replica is back, with one NOTIFY. (It used to
+    be dropped as "cannot read request", leaving the target `sent` until its deadline.)"""
+    m = env.redis(name="master")
+    rep = env.redis(name="replica", extra=["--replicaof", "127.0.0.1", str(m.port)])
+    wait_replica_acks(m)
+    edge = env.sip_edge(m, extra=["--redis-timeout-ms", "1000", "--redis-wait-replicas", "1"])
+    gw = env.gateway(m)
+    app = env.app_server()
+    user = "7546658612"
+    ua = SipUA(env, edge, user, instance="urn:uuid:00000000-0000-4000-8000-000000000612")
+    ua.register(accept=(beckon.PACKAGE,))
+    rid = "fetch-noreplicas"
+    pid = rep.proc.p.pid
+    mark = edge.proc.mark()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        post_queued(gw, app, user, rid)
+        # The replica stays stopped until the fetch's fate is logged (its WAIT comes back
+        # short): a retry, or (before) the NOTIFY dropped.
+        # (Before the fetch answers, the request id is known only as its ref.)
+        fate = beckon.wait_for(
+            lambda: [ln for ln in edge.proc.find(f":{rid} ", since=mark)
+                     if "notify dropped" in ln or "notify retry" in ln],
+            "the fetch's short WAIT handled")
+        check("notify retry" in fate[0], f"the NOTIFY was not retried: {fate}")
+        check("status=503" in fate[0], f"{fate}")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    st = gw.wait_status(rid, "delivered", timeout=15)
+    check(st.get("sip_status") == 200, f"GET {st}")
+    sent = [n for n in ua.received() if f"request-id={rid}" in n.body]
+    check(len({n.get("call-id") for n in sent}) == 1, f"{len(sent)} NOTIFYs for {rid}")
+
+
 def sentinel_flags(s, wait=0):
     return ["--redis-timeout-ms", str(TIMEOUT_MS), "--redis-sentinels", s.addr,
             "--redis-wait-replicas", str(wait),
@@ -159,6 +348,9 @@ def test_sentinel_failover(env):
     m = env.redis()
     rep = beckon.Redis(env, name="redis-replica", extra=["--replicaof", "127.0.0.1", str(m.port)])
     rep.proc.wait_log("MASTER <-> REPLICA sync: Finished with success")
+    # Also acknowledging: else the gateway's first POST (redis-wait-replicas 1) could be
+    # answered 503 (seen twice in a loaded full run).
+    wait_replica_acks(m)
     s = beckon.Sentinel(env, m)
     check(s.master_addr() == ["127.0.0.1", str(m.port)], f"sentinel: {s.master_addr()}")
 
@@ -166,12 +358,14 @@ def test_sentinel_failover(env):
     # The gateway answers 202 only once the replica has the request, so a failover cannot
     # take back what it accepted. The price: right after the failover the new master has
     # no replica until Sentinel turns the old master into one (its INFO period, ~10 s),
-    # and the gateway answers 503 meanwhile. (The edge needs no such guarantee: a lost
-    # 'sent' or 'delivered' only means a request may be sent again; endpoints deduplicate.)
+    # and the gateway answers 503 meanwhile. (The edge runs without it here: a lost 'sent'
+    # or 'delivered' then goes undetected; with it, sip-edge retries a status write until a
+    # replica has it, test_status_write_short_wait_is_retried.)
     gw = env.gateway(m, extra=sentinel_flags(s, wait=1))
     app = env.app_server()
-    check(edge.proc.find(f"master beckon is 127.0.0.1:{m.port}"), "sip-edge asked no sentinel")
-    check(gw.proc.find(f"master beckon is 127.0.0.1:{m.port}"), "gateway asked no sentinel")
+    # wait_log: a service is ready (its /readyz) before the harness may have read its lines.
+    edge.proc.wait_log(f"master beckon is 127.0.0.1:{m.port}")
+    gw.proc.wait_log(f"master beckon is 127.0.0.1:{m.port}")
     device = "7546658610"
     env.agent(edge, f"sip:{device}@example.com", "urn:uuid:00000000-0000-4000-8000-000000000610",
               trusted=[app.hostport])
@@ -230,8 +424,8 @@ def test_sentinel_failover(env):
           f"{len(lost)} accepted but lost", flush=True)
     check(not lost, f"accepted (202) but gone after the failover: {lost}")
     # And each reached the endpoint. (Its 'delivered' may have been written to the old
-    # master in the promotion window and reverted: catching up on such requests is the
-    # stored-work recovery's job, not this client's.)
+    # master in the promotion window and reverted: without redis-wait-replicas on the edge
+    # nothing notices; docs/architecture.md "Failover".)
     for lr in accepted:  # not `rid`: that names "before-failover", checked at the end
         app.wait_callbacks(lr)
     post_until_accepted(gw, app, device, "after-failover", timeout=30)
@@ -301,9 +495,10 @@ def test_sentinel_names_master_by_host_name(env):
                                    "sentinel announce-hostnames yes\n")
     check(s.master_addr() == ["localhost", str(m.port)], f"sentinel: {s.master_addr()}")
     gw = env.gateway(m, extra=sentinel_flags(s))
-    check(gw.proc.find(f"master beckon is localhost:{m.port}"), "no host-name answer logged")
-    check(gw.proc.find(f"redis command connection to 127.0.0.1:{m.port} up"),
-          "not connected to the resolved address")
+    # wait_log, not find: the gateway is ready (its /readyz) before the harness has read
+    # these stderr lines, which it logged in the same millisecond.
+    gw.proc.wait_log(f"master beckon is localhost:{m.port}")
+    gw.proc.wait_log(f"redis command connection to 127.0.0.1:{m.port} up")
 
 
 def test_sentinels_by_host_name(env):
@@ -338,8 +533,7 @@ def test_sentinels_by_host_name(env):
                                       "--redis-sentinels", f"{name}:{s.port}",
                                       "--redis-url",
                                       f"redis://127.0.0.1:{beckon.free_port()}"])
-        check(edge.proc.find(f"master beckon is 127.0.0.1:{m.port}"),
-              "sip-edge did not find the master through the named sentinel")
+        edge.proc.wait_log(f"master beckon is 127.0.0.1:{m.port}")
     finally:
         dns.close()
 

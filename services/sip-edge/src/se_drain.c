@@ -4,7 +4,8 @@
  * up to drain-timeout minus one second (at least half of it); the hand-back and its Redis
  * round trip get the rest up to drain-timeout minus 250 ms, which leaves se_edge_stop time
  * to close everything within the bound. The end of the hand-back is known from a PING sent
- * after it on the same connection: replies come in order.
+ * after it on the same connection: replies come in order. Status writes being retried
+ * after a lost reply (se_notify.c) count as in flight for the first part.
  */
 #include "se_drain.h"
 
@@ -57,11 +58,16 @@ static void on_tick(uv_timer_t *t)
 
 	if (d->phase == 0) {
 		unsigned left = se_notify_in_flight(e);
+		/* Status writes whose reply was lost (se_notify.c) get the same budget; those
+		 * still not landed are logged as abandoned at shutdown. */
+		unsigned writes = se_notify_status_retries(e);
 
-		if (left > 0 && now < d->notify_until)
+		if (left + writes > 0 && now < d->notify_until)
 			return;
 		if (left > 0)
 			cm_log_warn("drain: %u NOTIFYs still unanswered: handing them back", left);
+		if (writes > 0)
+			cm_log_warn("drain: %u status writes still not landed", writes);
 		se_notify_handback(e);
 		d->phase = 1;
 		if (e->redis && cm_redis_command(e->redis, ping_done, d, "PING") == 0)

@@ -29,6 +29,7 @@
 #define SE_REG_SHED_MIN 64	/* ...and at least this many still wait */
 
 struct se_notify;
+struct se_status_write;
 struct se_auth;
 struct se_wake;
 struct se_reg_batch;
@@ -57,6 +58,9 @@ struct se_edge {
 	struct se_notify *notifies; /* NOTIFYs in flight, for shutdown */
 	struct se_notify *retries;  /* NOTIFYs waiting for their next attempt */
 	unsigned n_retries;
+	/* status writes being retried after a lost reply (se_notify.c) */
+	struct se_status_write *status_retries;
+	unsigned n_status_retries;
 	/* REGISTERs of this loop turn, sent as one script call (se_registrar.c) */
 	struct se_reg_batch *reg_batch;
 	struct se_auth *auth; /* digest authentication; NULL when the auth setting is off */

@@ -90,8 +90,18 @@ struct se_notify {
  * SIP status, reason, wait ('1': a failure that may wait for the next registration), the
  * edge now owning the binding (moved), the edge channel prefix, the NOTIFY's claim id
  * (recorded with `sent`; a hand-over drops only our own claim), this edge's id when a waiting
- * target should also get an entry in its stream (shutdown hand-back), else "".
+ * target should also get an entry in its stream (shutdown hand-back), else "", and '1' when
+ * this is a retry of a write whose outcome was unknown (struct se_status_write), else "".
  * Returns the request's status after the update, or nil if the request no longer exists.
+ *
+ * Safe to run again with the same arguments (a retry after a lost reply, a timeout or a short
+ * WAIT, when the first run may have landed): a target that is delivered:/failed: already ends
+ * the script before any write, so nothing is counted, stamped or published twice
+ * (failed_targets, the outbox receipt of transition()), and transition() never moves a
+ * request backwards. A retried failed/moved event is also dropped when the target's claim is
+ * no longer this NOTIFY's: the first run landed (moved drops the claim) or another NOTIFY has
+ * taken the target since, and either way an old failure must not overwrite it. A retried
+ * delivered always applies: the device has the NOTIFY, whoever holds the claim.
  */
 struct cm_redis_script se_status_script = {
     .source = CM_LUA_LIFECYCLE
@@ -99,12 +109,13 @@ struct cm_redis_script se_status_script = {
     "local code, reason = ARGV[4], ARGV[5]\n"
     "local f = 'target:' .. bid\n"
     /* Every request hash has a status: none means the request is gone. */
-    "local h = redis.call('HMGET', rk, 'status', f, 'pending', 'status_url')\n"
+    "local h = redis.call('HMGET', rk, 'status', f, 'pending', 'status_url', 'claim:' .. bid)\n"
     "local st, cur = h[1], h[2]\n"
     "if not st then return false end\n"
     /* Target states only move forward: queued -> sent -> delivered/failed. */
     "if cur and (string.sub(cur, 1, 10) == 'delivered:' or string.sub(cur, 1, 7) == 'failed:')\n"
     "  then return st end\n"
+    "if ARGV[11] == '1' and ev ~= 'delivered' and h[5] ~= ARGV[9] then return st end\n"
     "local function fail(wait)\n"
     "  local dl = tonumber(redis.call('HGET', rk, 'deadline'))\n"
     "  if wait and dl and dl > tonumber(now) then\n"
@@ -357,52 +368,253 @@ static void notify_unref(struct se_notify *n)
 	}
 }
 
-static void status_done(struct cm_redis *r, redisReply *reply, void *data)
-{
-	struct se_notify *n = data;
+/*
+ * One status write (se_status_script) with its own copy of the arguments, so it can be sent
+ * again after its NOTIFY object is gone. When its outcome is unknown (no reply: disconnect or
+ * redis-timeout-ms; a NOREPLICAS answer from cm_redis's WAIT; a READONLY, LOADING, BUSY or
+ * MASTERDOWN refusal, after which the script did not write; or Redis unreachable when it
+ * was due) it is sent again after 250 ms, doubling up to 2 s, until it lands, until the
+ * request's deadline or SE_STATUS_RETRY_FOR_MS after the first attempt (at least one retry),
+ * or until shutdown.
+ * An error reply that says the script ran and refused is final. The script makes a second
+ * run harmless (see se_status_script). Only `sent` is never retried: the answer's own write
+ * (delivered or failed) follows it and moves the target on from queued as well.
+ * In e->status_retries (counted by e->n_status_retries, at most SE_STATUS_RETRIES_MAX) from
+ * its first retry until it ends; freed only after its timer handle is closed.
+ */
+struct se_status_write {
+	struct se_edge *e;
+	struct se_status_write *next, **prevp; /* in e->status_retries while retrying */
+	uv_timer_t timer;
+	bool timer_init;
+	bool inflight;	/* its script call's callback is still to come */
+	unsigned tries; /* retries sent */
+	int64_t first_ms, give_up_ms;
+	char key[sizeof(CM_KEY_REQUEST) + SE_REF_MAX];
+	char bid[SE_BINDING_ID_LEN + 1];
+	char ev[12];
+	char code[12];
+	char reason[REASON_MAX];
+	char wait[2];
+	char new_edge[SE_EDGE_ID_MAX + 1];
+	char claim[SE_WAKE_TOKEN_MAX + 24];
+	char home[SE_EDGE_ID_MAX + 1]; /* ARGV[10]: this edge's id for a shutdown hand-back */
+	char reqid[SE_REQUEST_ID_MAX + 1];
+};
 
-	n->e->pending--;
-	if (reply && reply->type == REDIS_REPLY_ERROR)
-		cm_log_error("status update failed request-id=%s binding=%s: %s", n->reqid, n->bid,
-			     reply->str);
-	else if (!reply && !n->e->closing)
-		cm_log_warn("status update lost request-id=%s binding=%s: redis disconnected",
-			    n->reqid, n->bid);
-	notify_unref(n);
+static void sw_timer_closed(uv_handle_t *h)
+{
+	free(h->data);
 }
 
-/* Records ev for target n->bid of request n->ref[i]. Failures are logged: the request then
- * keeps its old status. */
+static void sw_free(struct se_status_write *w)
+{
+	if (w->prevp) {
+		*w->prevp = w->next;
+		if (w->next)
+			w->next->prevp = w->prevp;
+		w->prevp = NULL;
+		w->e->n_status_retries--;
+	}
+	if (w->timer_init) {
+		uv_timer_stop(&w->timer);
+		uv_close((uv_handle_t *)&w->timer, sw_timer_closed);
+	} else {
+		free(w);
+	}
+}
+
+static int sw_send(struct se_status_write *w);
+static void sw_unknown(struct se_status_write *w, const char *why);
+
+static void sw_on_timer(uv_timer_t *t)
+{
+	struct se_status_write *w = t->data;
+	int rc;
+
+	w->tries++;
+	rc = sw_send(w);
+	if (rc < 0)
+		sw_unknown(w, strerror(-rc)); /* Redis still away (-ENOTCONN): as a lost reply */
+}
+
+/* The outcome of w is unknown: schedules its next attempt, or gives up (and frees w). */
+static void sw_unknown(struct se_status_write *w, const char *why)
+{
+	struct se_edge *e = w->e;
+	int64_t now = se_now_ms();
+	uint64_t delay = SE_STATUS_RETRY_FIRST_MS;
+
+	if (e->closing) {
+		cm_log_error("status update abandoned request-id=%s binding=%s status=%s: "
+			     "shutting down (%s)",
+			     w->reqid, w->bid, w->ev, why);
+		sw_free(w);
+		return;
+	}
+	if (w->tries > 0 && now >= w->give_up_ms) {
+		cm_log_error("status update given up request-id=%s binding=%s status=%s after %u "
+			     "retries over %lld ms: %s",
+			     w->reqid, w->bid, w->ev, w->tries, (long long)(now - w->first_ms),
+			     why);
+		sw_free(w);
+		return;
+	}
+	if (!w->prevp) {
+		if (e->n_status_retries >= SE_STATUS_RETRIES_MAX) {
+			cm_log_error("status update lost request-id=%s binding=%s status=%s: %s; "
+				     "retry limit (%d) reached, not retried",
+				     w->reqid, w->bid, w->ev, why, SE_STATUS_RETRIES_MAX);
+			sw_free(w);
+			return;
+		}
+		uv_timer_init(e->loop, &w->timer);
+		w->timer.data = w;
+		w->timer_init = true;
+		w->next = e->status_retries;
+		if (w->next)
+			w->next->prevp = &w->next;
+		w->prevp = &e->status_retries;
+		e->status_retries = w;
+		e->n_status_retries++;
+	}
+	for (unsigned i = 0; i < w->tries && delay < SE_STATUS_RETRY_CAP_MS; i++)
+		delay *= 2;
+	if (delay > SE_STATUS_RETRY_CAP_MS)
+		delay = SE_STATUS_RETRY_CAP_MS;
+	/* Draining: retried at once, within the drain's NOTIFY budget (se_drain.c). */
+	if (e->draining && w->tries == 0)
+		delay = 0;
+	/* The first loss is a warning; later ones of the same write are not news. */
+	cm_log(w->tries == 0 ? CM_LOG_WARN : CM_LOG_DEBUG,
+	       "status update lost request-id=%s binding=%s status=%s: %s; retrying in %llu ms",
+	       w->reqid, w->bid, w->ev, why, (unsigned long long)delay);
+	uv_timer_start(&w->timer, sw_on_timer, delay, 0);
+}
+
+/* True for an error reply after which the script did not write or may not have taken
+ * effect durably: worth sending again (status writes, fetch). Anything else is the script's
+ * own refusal. */
+static bool redis_outcome_unknown(const redisReply *reply)
+{
+	static const char *const codes[] = {"NOREPLICAS", "READONLY", "LOADING", "BUSY ",
+					    "MASTERDOWN"};
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		if (strncmp(reply->str, codes[i], strlen(codes[i])) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void status_done(struct cm_redis *r, redisReply *reply, void *data)
+{
+	struct se_status_write *w = data;
+	bool retry = strcmp(w->ev, "sent") != 0;
+
+	w->e->pending--;
+	w->inflight = false;
+	if (!reply && w->e->closing && !w->prevp) {
+		sw_free(w); /* shutdown: not awaited, as before */
+		return;
+	}
+	if (retry && !reply) {
+		sw_unknown(w, "no reply (redis disconnected or timed out)");
+		return;
+	}
+	if (retry && reply->type == REDIS_REPLY_ERROR && redis_outcome_unknown(reply)) {
+		sw_unknown(w, reply->str);
+		return;
+	}
+	if (reply && reply->type == REDIS_REPLY_ERROR)
+		cm_log_error("status update failed request-id=%s binding=%s status=%s: %s",
+			     w->reqid, w->bid, w->ev, reply->str);
+	else if (!reply)
+		cm_log_warn("status update lost request-id=%s binding=%s status=%s: redis "
+			    "disconnected",
+			    w->reqid, w->bid, w->ev);
+	else if (w->tries > 0)
+		cm_log_info("status update landed request-id=%s binding=%s status=%s after %u "
+			    "retries (%lld ms)",
+			    w->reqid, w->bid, w->ev, w->tries,
+			    (long long)(se_now_ms() - w->first_ms));
+	sw_free(w);
+}
+
+static int sw_send(struct se_status_write *w)
+{
+	char now[24];
+	const char *argv[12];
+	size_t argvlen[12];
+	int rc;
+
+	cm_snprintf(now, sizeof(now), "%lld", (long long)se_now_ms());
+	argv[0] = w->key, argv[1] = w->bid, argv[2] = w->ev, argv[3] = now, argv[4] = w->code;
+	argv[5] = w->reason, argv[6] = w->wait, argv[7] = w->new_edge;
+	argv[8] = CM_KEY_EDGE_CHANNEL, argv[9] = w->claim, argv[10] = w->home;
+	argv[11] = w->tries > 0 ? "1" : "";
+	for (int k = 0; k < 12; k++)
+		argvlen[k] = strlen(argv[k]);
+	rc = cm_redis_eval(w->e->redis, &se_status_script, status_done, w, 1, 12, argv, argvlen);
+	if (rc < 0)
+		return rc;
+	w->inflight = true;
+	w->e->pending++;
+	return 0;
+}
+
+/* Records ev for target n->bid of request n->ref[i]; a write whose outcome is unknown is
+ * sent again (struct se_status_write). Failures are logged. */
 static void status_update(struct se_notify *n, size_t i, const char *ev, int code,
 			  const char *reason, bool wait, const char *new_edge)
 {
-	char key[sizeof(CM_KEY_REQUEST) + SE_REF_MAX], now[24], codes[8];
-	const char *argv[11];
-	size_t argvlen[11];
+	struct se_status_write *w;
 	int rc;
 
 	if (n->e->closing)
 		return;
-	cm_snprintf(key, sizeof(key), "%s%s", CM_KEY_REQUEST, n->ref[i]);
-	cm_snprintf(now, sizeof(now), "%lld", (long long)se_now_ms());
-	cm_snprintf(codes, sizeof(codes), "%d", code);
-	argv[0] = key, argv[1] = n->bid, argv[2] = ev, argv[3] = now, argv[4] = codes;
-	argv[5] = reason ? reason : "", argv[6] = wait ? "1" : "0";
-	argv[7] = new_edge ? new_edge : "", argv[8] = CM_KEY_EDGE_CHANNEL;
-	argv[9] = n->claim;
-	argv[10] = n->e->draining && reason && strcmp(reason, "edge-shutdown") == 0
-		       ? n->e->cfg->edge_id
-		       : "";
-	for (int k = 0; k < 11; k++)
-		argvlen[k] = strlen(argv[k]);
-	rc = cm_redis_eval(n->e->redis, &se_status_script, status_done, n, 1, 11, argv, argvlen);
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		cm_log_error("status update not sent request-id=%s binding=%s status=%s: out of "
+			     "memory",
+			     n->reqid, n->bid, ev);
+		return;
+	}
+	w->e = n->e;
+	w->first_ms = se_now_ms();
+	w->give_up_ms = w->first_ms + SE_STATUS_RETRY_FOR_MS;
+	/* A request past its deadline is expired by the sweeper, which delivered cannot undo. */
+	if (n->deadline != DEADLINE_UNKNOWN && n->deadline > 0 && n->deadline < w->give_up_ms)
+		w->give_up_ms = n->deadline;
+	if (cm_snprintf(w->key, sizeof(w->key), "%s%s", CM_KEY_REQUEST, n->ref[i]) < 0 ||
+	    cm_snprintf(w->new_edge, sizeof(w->new_edge), "%s", new_edge ? new_edge : "") < 0) {
+		cm_log_error("status update not sent request-id=%s binding=%s status=%s: argument "
+			     "too long",
+			     n->reqid, n->bid, ev);
+		free(w);
+		return;
+	}
+	cm_snprintf(w->bid, sizeof(w->bid), "%s", n->bid);
+	cm_snprintf(w->ev, sizeof(w->ev), "%s", ev);
+	cm_snprintf(w->code, sizeof(w->code), "%d", code);
+	cm_snprintf(w->reason, sizeof(w->reason), "%s", reason ? reason : "");
+	cm_snprintf(w->wait, sizeof(w->wait), "%s", wait ? "1" : "0");
+	cm_snprintf(w->claim, sizeof(w->claim), "%s", n->claim);
+	cm_snprintf(w->home, sizeof(w->home), "%s",
+		    n->e->draining && reason && strcmp(reason, "edge-shutdown") == 0
+			? n->e->cfg->edge_id
+			: "");
+	cm_snprintf(w->reqid, sizeof(w->reqid), "%s", n->reqid);
+	rc = sw_send(w);
+	if (rc < 0 && strcmp(ev, "sent") != 0) {
+		sw_unknown(w, strerror(-rc)); /* Redis away now: it may be back soon */
+		return;
+	}
 	if (rc < 0) {
 		cm_log_warn("status update not sent request-id=%s binding=%s status=%s: %s",
 			    n->reqid, n->bid, ev, strerror(-rc));
-		return;
+		free(w);
 	}
-	n->refs++;
-	n->e->pending++;
 }
 
 /* A failure before or instead of the wire that may wait for the binding's next registration. */
@@ -922,9 +1134,11 @@ static void fetch_done(struct cm_redis *redis, redisReply *reply, void *data)
 	n->e->pending--;
 	if (n->e->closing)
 		goto out;
-	if (!reply && !n->e->draining) {
+	if ((!reply || (reply->type == REDIS_REPLY_ERROR && redis_outcome_unknown(reply))) &&
+	    !n->e->draining) {
 		/* The script may have run (and claimed the target for n) before the connection
-		 * went: only n itself may send it now, so n tries again later. */
+		 * went, or ran without a replica confirming it (NOREPLICAS, redis-wait-replicas):
+		 * only n itself may send it now, so n tries again later. */
 		schedule_retry(n, 503, "redis-lost");
 		goto out;
 	}
@@ -1125,10 +1339,26 @@ void se_notify_shutdown(struct se_edge *e)
 		retry_unlink(n);
 		notify_unref(n);
 	}
+	/* Status writes waiting for their next attempt end here; one in flight ends when
+	 * cm_redis_close answers it with no reply (sw_unknown() while closing). */
+	for (struct se_status_write *w = e->status_retries, *next; w; w = next) {
+		next = w->next;
+		if (w->inflight)
+			continue;
+		cm_log_error("status update abandoned request-id=%s binding=%s status=%s: "
+			     "shutting down before it landed",
+			     w->reqid, w->bid, w->ev);
+		sw_free(w);
+	}
 }
 
 void se_notify_drain(struct se_edge *e)
 {
+	/* Status writes waiting to be retried get their chance now, within the drain budget. */
+	for (struct se_status_write *w = e->status_retries; w; w = w->next) {
+		if (!w->inflight)
+			uv_timer_start(&w->timer, sw_on_timer, 0, 0);
+	}
 	while (e->retries) {
 		struct se_notify *n = e->retries;
 		uv_timer_stop(&n->timer);
@@ -1149,6 +1379,11 @@ void se_notify_handback(struct se_edge *e)
 		notify_handback(n);
 		notify_unref(n);
 	}
+}
+
+unsigned se_notify_status_retries(const struct se_edge *e)
+{
+	return e->n_status_retries;
 }
 
 unsigned se_notify_in_flight(const struct se_edge *e)

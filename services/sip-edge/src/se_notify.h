@@ -22,6 +22,11 @@
 #define SE_REF_MAX (64 + 1 + SE_REQUEST_ID_MAX) /* <client>:<request_id> */
 #define SE_RETRIES_MAX 10000			/* retries scheduled at once */
 #define SE_RETRY_CAP_S 30			/* longest backoff */
+/* Status writes whose outcome was unknown, sent again (se_notify.c struct se_status_write). */
+#define SE_STATUS_RETRIES_MAX 10000  /* waiting for their next attempt at once */
+#define SE_STATUS_RETRY_FIRST_MS 250 /* first backoff, doubling... */
+#define SE_STATUS_RETRY_CAP_MS 2000  /* ...up to this */
+#define SE_STATUS_RETRY_FOR_MS 60000 /* given up after this (or the request's deadline) */
 
 struct se_edge;
 
@@ -29,7 +34,7 @@ struct se_edge;
 int se_notify_start(struct se_edge *e);
 
 /* Destroys every NOTIFY transaction still in flight and every scheduled retry (their outcome
- * is not recorded). */
+ * is not recorded); status writes still being retried are logged as abandoned. */
 void se_notify_shutdown(struct se_edge *e);
 
 /*
@@ -66,13 +71,15 @@ void se_notify_entry(struct se_edge *e, const char *ref, const char *bid, const 
 
 /* Shutdown, first step: every scheduled retry is handed back now (target
  * waiting:0:edge-shutdown); so are later failures and fetches (e->draining). NOTIFY
- * transactions in flight go on. */
+ * transactions in flight go on; status writes being retried are sent again at once. */
 void se_notify_drain(struct se_edge *e);
 /* Shutdown, last step: also destroys the NOTIFY transactions still in flight and hands their
  * targets back the same way. Their Redis updates are sent, not awaited. */
 void se_notify_handback(struct se_edge *e);
 /* NOTIFY transactions in flight. */
 unsigned se_notify_in_flight(const struct se_edge *e);
+/* Status writes whose outcome was unknown, still to land (a drain waits for them). */
+unsigned se_notify_status_retries(const struct se_edge *e);
 
 /* Where and how a NOTIFY goes. All strings are borrowed for the duration of the call. */
 struct se_notify_dest {
