@@ -86,11 +86,11 @@ def check_edges_alive(t, what):
         check(e.alive(), f"{e.name} died with {what}\n{e.tail()}")
 
 
-def finish(t, ledger, **kw):
+def finish(t, ledger, settle=SETTLE, **kw):
     """Reports (asserting nothing lost; want_ended=() also asserts that every accepted
     request was delivered, none merely ended) and tears the topology down."""
     try:
-        ledger.report(timeout=SETTLE, **kw)
+        ledger.report(timeout=settle, **kw)
     finally:
         problems = t.close()
     check(not problems, "\n".join(problems))
@@ -123,6 +123,81 @@ def test_sip_edge_kill(env):
         t.close()
         raise
     finish(t, ledger, want_ended=())
+
+
+
+def in_flight(t, token_prefix):
+    """Targets `queued`/`sent` whose claim names the process `token_prefix` (`edge-1/<pid>/`):
+    NOTIFYs that process took and that had no final answer yet."""
+    r = t.client()
+    n = 0
+    try:
+        # KEYS: a test Redis holding a few hundred requests.
+        for key in r("KEYS", "beckon:req:*"):
+            if r("TYPE", key) != "hash":
+                continue
+            h = r.hgetall(key)
+            for f, v in h.items():
+                if f.startswith("claim:") and v.startswith(token_prefix) and \
+                        h.get("target:" + f[6:]) in ("queued", "sent"):
+                    n += 1
+    finally:
+        r.close()
+    return n
+
+
+def test_sip_edge_restart_in_place(env):
+    """kill -9 of sip-edge 1 with NOTIFYs in flight and an immediate restart with the same
+    edge id, addresses and ports (a StatefulSet / systemd restart): the endpoints keep
+    registering with edge 1; the new process re-sends the NOTIFYs that died with the old one
+    at the device's next REGISTER (the binding's `edge_token`) and catches up from its wake
+    stream for requests created while it was down. Every accepted request is delivered."""
+    t = topology.Topology(env)
+    ledger = topology.Ledger(t, "sip-edge-restart-in-place")
+    caught = {}
+    try:
+        # Both on edge 1 (odd numbers), one per branch, with the shortest registration the
+        # agent takes (30 s; it refuses less): the refresh that re-targets the dead
+        # process's requests comes within SETTLE.
+        agents = [t.agent(0, 7546654001, expires=30), t.agent(1, 7546654003, expires=30)]
+
+        def kill_restart():
+            old = t.edges[0]
+            prefix = f"edge-1/{old.p.pid}/"
+            # NOTIFYs are answered within milliseconds here, too fast to catch one in flight:
+            # cut both branches off first, so the NOTIFYs the old process sends meanwhile
+            # stay unanswered (target `sent`, claimed by it), then kill it, restart edge 1
+            # and heal. The old transactions die with the process: only the new process's
+            # re-send at the next REGISTER can deliver them. Bounded: at ~10 requests/s
+            # one is claimed within a few polls; the cut stays well under the agents' 2 s
+            # SIP timeout plus 1 s keepalive.
+            for b in t.branches:
+                b.partition()
+            try:
+                # A NOTIFY answered just before the cut may have its answer still being
+                # written: count only after 300 ms of cut (answers take ~1 ms here), and
+                # count again once the old process is dead (nothing can change its claims).
+                cut = time.monotonic()
+                while time.monotonic() < cut + 2 and (
+                        time.monotonic() < cut + 0.3 or in_flight(t, prefix) == 0):
+                    time.sleep(0.02)  # polling Redis, bounded by the 2 s above
+                t.kill(old)
+                caught["n"] = in_flight(t, prefix)
+                t.start_edge(0)
+            finally:
+                for b in t.branches:
+                    b.heal()
+        run_load(ledger, agents, 6, [(1.0, kill_restart)])
+        check(caught.get("n", 0) > 0, "no NOTIFY was in flight at the kill")
+        print(f"restart in place: {caught['n']} targets sent and claimed by the old process "
+              f"at the kill", flush=True)
+        check_edges_alive(t, "the restart of edge 1")
+    except BaseException:
+        t.close()
+        raise
+    # The stranded requests go out at the agents' refresh, up to ~35 s after their POST
+    # (registration 30 s): more room than the other cases need.
+    finish(t, ledger, settle=max(SETTLE, 60), want_ended=())
 
 
 def test_gateway_kill(env):
