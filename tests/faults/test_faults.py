@@ -195,9 +195,9 @@ def test_sip_edge_restart_in_place(env):
     except BaseException:
         t.close()
         raise
-    # The stranded requests go out at the agents' refresh, up to ~35 s after their POST
-    # (registration 30 s): more room than the other cases need.
-    finish(t, ledger, settle=max(SETTLE, 60), want_ended=())
+    # The stranded requests go out at the agents' refresh, 33 s after their POST in the
+    # normal build and 43 s under ASan (registration 30 s): more room than the other cases.
+    finish(t, ledger, settle=max(SETTLE, 80), want_ended=())
 
 
 def test_gateway_kill(env):
